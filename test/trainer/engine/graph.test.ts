@@ -1,0 +1,161 @@
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import {
+  add,
+  compile,
+  concat,
+  EXTERNAL_DATA_ALIGNMENT,
+  Graph,
+  gather,
+  matmul,
+  mul,
+  ortTensor,
+  Runtime,
+  reduceSum,
+  reshape,
+  runGraph,
+  serializeModel,
+  slice,
+  softmax,
+  transpose,
+} from "../../../trainer/engine/index";
+
+function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+describe("graph builder", () => {
+  it("names nodes hierarchically and uniquely", () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", ["B", 4]);
+    const w = g.input("w", "float32", [4, 4]);
+    const y = g.scope("model/layers.3/self_attn", () => g.scope("q_proj", () => matmul(x, w)));
+    const y2 = g.scope("model/layers.3/self_attn/q_proj", () => matmul(y, w));
+    expect(y.producer!.name).toBe("/model/layers.3/self_attn/q_proj/MatMul");
+    expect(y2.producer!.name).toBe("/model/layers.3/self_attn/q_proj/MatMul_1");
+    expect(y.name).toBe("/model/layers.3/self_attn/q_proj/MatMul/output_0");
+    expect(y.shape).toEqual(["B", 4]);
+  });
+
+  it("infers broadcast shapes statically and rejects mismatches", () => {
+    const g = new Graph();
+    const a = g.input("a", "float32", ["B", 1, 8]);
+    const b = g.input("b", "float32", ["T", 8]);
+    expect(add(a, b).shape).toEqual(["B", "T", 8]);
+    const c = g.input("c", "float32", ["S", 8]);
+    expect(() => add(b, c)).toThrow(/broadcast/);
+    expect(reshape(a, [0, -1]).shape).toEqual(["B", 8]);
+    const bt = reshape(add(a, b), [-1, 8]);
+    expect(bt.shape).toEqual(["B*T", 8]);
+  });
+
+  it("deduplicates small constants", () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [2]);
+    mul(x, 2);
+    mul(x, 2);
+    expect(g.initializers.size).toBe(1);
+  });
+});
+
+describe("serialization and forward runs through onnxruntime", () => {
+  it("runs a small attention-like block and matches a direct computation", async () => {
+    const g = new Graph("block");
+    const x = g.input("x", "float32", ["B", "T", 4]);
+    const rand = seededRandom(1);
+    const wData = Float32Array.from({ length: 16 }, rand);
+    const w = g.initializer("model.w", "float32", [4, 4], wData);
+    const h = g.scope("block", () => matmul(x, w));
+    const scores = matmul(h, transpose(h, [0, 2, 1]));
+    const probs = softmax(scores, -1);
+    const out = reduceSum(probs, [-1], { keepdims: false });
+    g.output(out, "row_sums");
+    g.output(h, "hidden");
+
+    const xData = Float32Array.from({ length: 2 * 3 * 4 }, rand);
+    const result = await runGraph(g, { x: ortTensor("float32", xData, [2, 3, 4]) });
+    const sums = result.row_sums!.data as Float32Array;
+    expect(result.row_sums!.dims).toEqual([2, 3]);
+    for (const s of sums) expect(s).toBeCloseTo(1, 5);
+    const hidden = result.hidden!.data as Float32Array;
+    for (let r = 0; r < 6; r++) {
+      for (let j = 0; j < 4; j++) {
+        let acc = 0;
+        for (let k = 0; k < 4; k++) acc += xData[r * 4 + k]! * wData[k * 4 + j]!;
+        expect(hidden[r * 4 + j]).toBeCloseTo(acc, 5);
+      }
+    }
+  });
+
+  it("round-trips int64 indices, slices and concats", async () => {
+    const g = new Graph("indexing");
+    const table = g.input("table", "float64", [5, 3]);
+    const ids = g.input("ids", "int64", ["N"]);
+    const rows = gather(table, ids, 0);
+    const firstTwo = slice(rows, [0], [2], [1]);
+    g.output(concat([firstTwo, rows], 1), "out");
+    const tableData = Float64Array.from({ length: 15 }, (_, i) => i);
+    const result = await runGraph(g, {
+      table: ortTensor("float64", tableData, [5, 3]),
+      ids: ortTensor("int64", BigInt64Array.from([4n, 0n, 4n]), [3]),
+    });
+    expect(result.out!.dims).toEqual([3, 5]);
+    expect(Array.from(result.out!.data as Float64Array)).toEqual([
+      12, 13, 12, 13, 14, 0, 1, 0, 1, 2, 12, 13, 12, 13, 14,
+    ]);
+  });
+
+  it("writes a ModelProto that onnxruntime reports with symbolic dims", async () => {
+    const g = new Graph("io");
+    const x = g.input("x", "float32", ["batch", 2]);
+    g.output(mul(x, 3), "y");
+    const { bytes } = serializeModel(g);
+    const session = await ort.InferenceSession.create(bytes);
+    expect(session.inputNames).toEqual(["x"]);
+    expect(session.outputNames).toEqual(["y"]);
+    const meta = session.inputMetadata[0] as { shape: readonly (number | string)[] };
+    expect(meta.shape).toEqual(["batch", 2]);
+    await session.release();
+  });
+
+  it("loads large weights from an external, aligned data file by path", async () => {
+    const g = new Graph("external");
+    const x = g.input("x", "float32", [1, 256]);
+    const wData = Float32Array.from({ length: 256 * 300 }, (_, i) => ((i % 17) - 8) / 64);
+    const bData = Float32Array.from({ length: 300 }, (_, i) => i / 300);
+    const w = g.initializer("lm.weight", "float32", [256, 300], wData);
+    const w2 = g.initializer("lm.weight2", "float32", [256, 300], wData);
+    const b = g.initializer("lm.bias", "float32", [300], bData);
+    g.output(add(add(matmul(x, w), matmul(x, w2)), b), "y");
+    const dir = mkdtempSync(join(tmpdir(), "engine-ext-"));
+    const model = compile(g, { directory: dir });
+    expect(model.path).toBe(join(dir, "external.onnx"));
+    // Weights live only in the data file, each at an aligned offset.
+    expect(statSync(model.path!).size).toBeLessThan(10_000);
+    const dataSize = statSync(`${model.path}.data`).size;
+    // w at 0, w2 and the bias each at the next aligned offset (256*300*4 is a multiple of 4096).
+    const wBytes = 256 * 300 * 4;
+    expect(wBytes % EXTERNAL_DATA_ALIGNMENT).toBe(0);
+    expect(dataSize).toBe(2 * wBytes + 300 * 4);
+    const data = new Float32Array(readFileSync(`${model.path}.data`).buffer.slice(0, 16));
+    expect(data[1]).toBe(wData[1]);
+
+    const xData = Float32Array.from({ length: 256 }, (_, i) => (i % 5) - 2);
+    const runtime = new Runtime();
+    const result = await runtime.run(model, { x: ortTensor("float32", xData, [1, 256]) });
+    const y = result.y!.data as Float32Array;
+    for (const j of [0, 7, 299]) {
+      let acc = 0;
+      for (let k = 0; k < 256; k++) acc += xData[k]! * wData[k * 300 + j]!;
+      expect(y[j]).toBeCloseTo(2 * acc + bData[j]!, 3);
+    }
+    await runtime.release();
+  });
+});

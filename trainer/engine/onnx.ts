@@ -1,0 +1,184 @@
+// Graph -> ONNX ModelProto bytes (opset 21, IR 10), with large initializers optionally written once to an
+// external data file that onnxruntime memory-maps when the model is loaded from its path.
+
+import { closeSync, openSync, writeSync } from "node:fs";
+import { basename } from "node:path";
+import { BYTES_PER_ELEMENT, bytesOf, ONNX_DTYPE_CODE } from "./dtype";
+import type { AttrValue, ConstantValue, Graph, Initializer, Tensor } from "./graph";
+import { ProtoWriter } from "./protobuf";
+
+export const ONNX_IR_VERSION = 10;
+export const ONNX_OPSET = 21;
+/** Initializers at least this large go to the external data file. */
+export const EXTERNAL_DATA_THRESHOLD_BYTES = 1024;
+/** Page alignment lets onnxruntime map each tensor straight from the file. */
+export const EXTERNAL_DATA_ALIGNMENT = 4096;
+
+const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const DATA_LOCATION_EXTERNAL = 1;
+
+export interface ExternalPlacement {
+  offset: number;
+  length: number;
+}
+
+export interface SerializeOptions {
+  /** File name (relative to the model file) of the external data file; inline raw_data when omitted. */
+  externalDataLocation?: string;
+  externalDataThreshold?: number;
+}
+
+export interface SerializedModel {
+  bytes: Uint8Array;
+  /** Where each external initializer goes in the data file; empty when everything is inline. */
+  external: Map<string, ExternalPlacement>;
+}
+
+function tensorProto(
+  name: string,
+  value: ConstantValue,
+  placement?: ExternalPlacement,
+  location?: string,
+): ProtoWriter {
+  const w = new ProtoWriter();
+  for (const d of value.shape) w.varint(1, d);
+  w.varint(2, ONNX_DTYPE_CODE[value.dtype]);
+  if (name) w.string(8, name);
+  if (placement && location) {
+    const entry = (key: string, v: string) => new ProtoWriter().string(1, key).string(2, v);
+    w.message(13, entry("location", location));
+    w.message(13, entry("offset", String(placement.offset)));
+    w.message(13, entry("length", String(placement.length)));
+    w.varint(14, DATA_LOCATION_EXTERNAL);
+  } else {
+    w.bytes(9, bytesOf(value.data));
+  }
+  return w;
+}
+
+function attributeProto(name: string, a: AttrValue): ProtoWriter {
+  const w = new ProtoWriter().string(1, name).varint(20, ATTR_TYPE[a.type]);
+  switch (a.type) {
+    case "float":
+      w.float32(2, a.value);
+      break;
+    case "int":
+      w.varint(3, a.value);
+      break;
+    case "string":
+      w.string(4, a.value);
+      break;
+    case "tensor":
+      w.message(5, tensorProto("", a.value));
+      break;
+    case "floats":
+      for (const f of a.value) w.float32(7, f);
+      break;
+    case "ints":
+      for (const i of a.value) w.varint(8, i);
+      break;
+  }
+  return w;
+}
+
+function valueInfo(name: string, t: Tensor): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of t.shape) {
+    const dim = new ProtoWriter();
+    if (typeof d === "number") dim.varint(1, d);
+    else dim.string(2, d);
+    shape.message(1, dim);
+  }
+  const tensorType = new ProtoWriter().varint(1, ONNX_DTYPE_CODE[t.dtype]).message(2, shape);
+  const type = new ProtoWriter().message(1, tensorType);
+  return new ProtoWriter().string(1, name).message(2, type);
+}
+
+/** Decides external placements: tensors over the threshold, each at an aligned offset. */
+export function planExternalData(
+  graph: Graph,
+  threshold = EXTERNAL_DATA_THRESHOLD_BYTES,
+): Map<string, ExternalPlacement> {
+  const plan = new Map<string, ExternalPlacement>();
+  let offset = 0;
+  for (const init of graph.initializers.values()) {
+    const length = init.data.length * BYTES_PER_ELEMENT[init.dtype];
+    if (length < threshold) continue;
+    offset = Math.ceil(offset / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
+    plan.set(init.name, { offset, length });
+    offset += length;
+  }
+  return plan;
+}
+
+export function serializeModel(graph: Graph, options: SerializeOptions = {}): SerializedModel {
+  const external = options.externalDataLocation
+    ? planExternalData(graph, options.externalDataThreshold)
+    : new Map<string, ExternalPlacement>();
+  const g = new ProtoWriter();
+  for (const node of graph.nodes) {
+    const n = new ProtoWriter();
+    for (const i of node.inputs) n.string(1, i ? i.name : "");
+    for (const o of node.outputs) n.string(2, o.name);
+    n.string(3, node.name).string(4, node.opType);
+    for (const [key, value] of Object.entries(node.attrs)) n.message(5, attributeProto(key, value));
+    if (node.domain) n.string(7, node.domain);
+    g.message(1, n);
+  }
+  g.string(2, graph.name);
+  for (const init of graph.initializers.values()) {
+    g.message(5, tensorProto(init.name, init, external.get(init.name), options.externalDataLocation));
+  }
+  for (const input of graph.inputs) g.message(11, valueInfo(input.name, input));
+  for (const output of graph.outputs) g.message(12, valueInfo(output.name, output.tensor));
+
+  const model = new ProtoWriter()
+    .varint(1, ONNX_IR_VERSION)
+    .string(2, "yo-edge")
+    .string(3, "0.1.0")
+    .message(7, g)
+    .message(8, new ProtoWriter().string(1, "").varint(2, ONNX_OPSET));
+  return { bytes: model.finish(), external };
+}
+
+/**
+ * Writes `<modelPath>` and, when any initializer is large, `<modelPath>.data` next to it. Load the
+ * model from its path so onnxruntime resolves (and memory-maps) the data file.
+ */
+export function saveModel(
+  graph: Graph,
+  modelPath: string,
+  options: { externalDataThreshold?: number } = {},
+): SerializedModel {
+  const dataFile = `${basename(modelPath)}.data`;
+  const serialized = serializeModel(graph, {
+    externalDataLocation: dataFile,
+    externalDataThreshold: options.externalDataThreshold,
+  });
+  writeWhole(modelPath, [{ offset: 0, bytes: serialized.bytes }]);
+  if (serialized.external.size > 0) {
+    const chunks: { offset: number; bytes: Uint8Array }[] = [];
+    for (const [name, placement] of serialized.external) {
+      chunks.push({
+        offset: placement.offset,
+        bytes: bytesOf((graph.initializers.get(name) as Initializer).data),
+      });
+    }
+    writeWhole(`${modelPath}.data`, chunks);
+  }
+  return serialized;
+}
+
+function writeWhole(path: string, chunks: { offset: number; bytes: Uint8Array }[]): void {
+  const fd = openSync(path, "w");
+  try {
+    for (const { offset, bytes } of chunks) {
+      let written = 0;
+      while (written < bytes.length) {
+        written += writeSync(fd, bytes, written, bytes.length - written, offset + written);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

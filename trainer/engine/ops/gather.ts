@@ -1,0 +1,93 @@
+// Indexing ops: Gather, GatherElements (differentiable in data) and the scatters used by their VJPs.
+
+import { attr, graphOf, type Tensor } from "../graph";
+import { normalizeAxis } from "../shape";
+import { only, type VjpRule } from "./common";
+import { scatterAlongAxis, zerosLike } from "./shape";
+
+/** Gather(data, indices, axis): output shape data[:axis] + indices.shape + data[axis+1:]. */
+export function gather(data: Tensor, indices: Tensor, axis = 0, name?: string): Tensor {
+  const ax = normalizeAxis(axis, data.rank);
+  const out = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
+  return only(
+    data.graph.addNode(
+      "Gather",
+      [data, indices],
+      [{ dtype: data.dtype, shape: out }],
+      { axis: attr.int(ax) },
+      { name },
+    ),
+  );
+}
+
+/** Rows picked by Gather get their gradient back by scatter-add (repeated indices accumulate). */
+const gatherVjp: VjpRule = (node, [dy]) => {
+  const [data, indices] = node.inputs as Tensor[];
+  const axis = Number(node.attrs.axis!.value);
+  return [scatterAlongAxis(zerosLike(data!), indices!, dy!, axis), null];
+};
+
+export function gatherElements(data: Tensor, indices: Tensor, axis: number, name?: string): Tensor {
+  const ax = normalizeAxis(axis, data.rank);
+  return only(
+    data.graph.addNode(
+      "GatherElements",
+      [data, indices],
+      [{ dtype: data.dtype, shape: indices.shape }],
+      { axis: attr.int(ax) },
+      { name },
+    ),
+  );
+}
+
+const gatherElementsVjp: VjpRule = (node, [dy]) => {
+  const [data, indices] = node.inputs as Tensor[];
+  const axis = Number(node.attrs.axis!.value);
+  return [scatterElements(zerosLike(data!), indices!, dy!, axis, "add"), null];
+};
+
+export type ScatterReduction = "none" | "add" | "mul" | "max" | "min";
+
+export function scatterND(
+  data: Tensor,
+  indices: Tensor,
+  updates: Tensor,
+  reduction: ScatterReduction = "none",
+  name?: string,
+): Tensor {
+  const g = graphOf(data, indices, updates);
+  return only(
+    g.addNode(
+      "ScatterND",
+      [data, indices, updates],
+      [{ dtype: data.dtype, shape: data.shape }],
+      { reduction: attr.string(reduction) },
+      { name },
+    ),
+  );
+}
+
+export function scatterElements(
+  data: Tensor,
+  indices: Tensor,
+  updates: Tensor,
+  axis: number,
+  reduction: ScatterReduction = "none",
+  name?: string,
+): Tensor {
+  const ax = normalizeAxis(axis, data.rank);
+  return only(
+    data.graph.addNode(
+      "ScatterElements",
+      [data, indices, updates],
+      [{ dtype: data.dtype, shape: data.shape }],
+      { axis: attr.int(ax), reduction: attr.string(reduction) },
+      { name },
+    ),
+  );
+}
+
+export const gatherVjps: Record<string, VjpRule> = {
+  Gather: gatherVjp,
+  GatherElements: gatherElementsVjp,
+};

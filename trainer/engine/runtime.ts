@@ -1,0 +1,202 @@
+// onnxruntime sessions for engine graphs: a cache keyed by model hash (+ input shapes when shapes are
+// specialized), execution provider choice with CPU fallback, thread and optimization settings.
+
+import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import type { DType, TensorData } from "./dtype";
+import type { Graph } from "./graph";
+import { saveModel, serializeModel } from "./onnx";
+
+export type ExecutionProvider = "cpu" | "cuda" | "webgpu";
+export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
+
+export interface RuntimeOptions {
+  executionProvider?: ExecutionProvider;
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  /**
+   * "basic" for float64 gradient checks: at "extended" ORT fuses x*sigmoid(x) into a float32-only kernel.
+   * Default "all".
+   */
+  graphOptimizationLevel?: OptimizationLevel;
+  /**
+   * Fix symbolic dims to the first run's input shapes (freeDimensionOverrides), one session per shape
+   * signature. Lets ORT plan memory statically; off by default.
+   */
+  specializeShapes?: boolean;
+  /** Called with warnings such as an execution-provider fallback; default console.warn. */
+  warn?: (message: string) => void;
+}
+
+/** A serialized graph, ready for a session: in-memory bytes or a model file with external data. */
+export interface CompiledModel {
+  hash: string;
+  bytes?: Uint8Array;
+  path?: string;
+  inputNames: string[];
+  outputNames: string[];
+  /** Symbolic dim names per input, for shape specialization. */
+  inputDims: Map<string, readonly (number | string)[]>;
+}
+
+export interface CompileOptions {
+  /** Write model + external data file under this directory and load from the path (memory-mapped weights). */
+  directory?: string;
+  /** Implies a temporary directory when true and `directory` is not given. */
+  externalData?: boolean;
+  externalDataThreshold?: number;
+}
+
+export function compile(graph: Graph, options: CompileOptions = {}): CompiledModel {
+  if (graph.outputs.length === 0) throw new Error(`graph ${graph.name} has no outputs`);
+  const base = {
+    inputNames: graph.inputs.map((t) => t.name),
+    outputNames: graph.outputs.map((o) => o.name),
+    inputDims: new Map(graph.inputs.map((t) => [t.name, t.shape])),
+  };
+  if (options.directory || options.externalData) {
+    const dir = options.directory ?? mkdtempSync(join(tmpdir(), "yo-engine-"));
+    const path = join(dir, `${graph.name}.onnx`);
+    const serialized = saveModel(graph, path, { externalDataThreshold: options.externalDataThreshold });
+    // The proto holds offsets, not weights; the path and weight sizes make the key unique enough.
+    const hash = createHash("sha256").update(serialized.bytes).update(path).digest("hex");
+    return { ...base, hash, path };
+  }
+  const { bytes } = serializeModel(graph);
+  return { ...base, hash: createHash("sha256").update(bytes).digest("hex"), bytes };
+}
+
+const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: "float32",
+  float64: "float64",
+  float16: "float16",
+  int64: "int64",
+  int32: "int32",
+  int8: "int8",
+  uint8: "uint8",
+  bool: "bool",
+};
+
+/** An ort.Tensor viewing `data` (no copy). */
+export function ortTensor(dtype: DType, data: TensorData, dims: readonly number[]): ort.Tensor {
+  const type = ORT_TYPE[dtype];
+  if (!type) throw new Error(`onnxruntime-node has no ${dtype} tensors`);
+  return new ort.Tensor(type, data as never, dims);
+}
+
+export class Runtime {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private resolvedProvider: ExecutionProvider;
+
+  constructor(readonly options: RuntimeOptions = {}) {
+    this.resolvedProvider = this.chooseProvider(options.executionProvider ?? "cpu");
+  }
+
+  get executionProvider(): ExecutionProvider {
+    return this.resolvedProvider;
+  }
+
+  private warn(message: string): void {
+    (this.options.warn ?? console.warn)(message);
+  }
+
+  private chooseProvider(requested: ExecutionProvider): ExecutionProvider {
+    if (requested === "cpu") return "cpu";
+    const available = ort.listSupportedBackends().map((b) => b.name);
+    if (available.includes(requested)) return requested;
+    this.warn(`execution provider ${requested} is not available (have: ${available.join(", ")}); using cpu`);
+    return "cpu";
+  }
+
+  private sessionOptions(
+    model: CompiledModel,
+    overrides?: Record<string, number>,
+  ): ort.InferenceSession.SessionOptions {
+    const o = this.options;
+    return {
+      executionProviders: [this.resolvedProvider],
+      graphOptimizationLevel: o.graphOptimizationLevel ?? "all",
+      ...(o.intraOpNumThreads !== undefined ? { intraOpNumThreads: o.intraOpNumThreads } : {}),
+      ...(o.interOpNumThreads !== undefined ? { interOpNumThreads: o.interOpNumThreads } : {}),
+      ...(overrides ? { freeDimensionOverrides: overrides } : {}),
+      // Prepacking would copy memory-mapped weights into new buffers; keep them mapped.
+      ...(model.path ? { extra: { session: { disable_prepacking: "1" } } } : {}),
+    };
+  }
+
+  /** Free-dimension values implied by the feeds' shapes. */
+  private dimOverrides(model: CompiledModel, feeds: Record<string, ort.Tensor>): Record<string, number> {
+    const overrides: Record<string, number> = {};
+    for (const [name, dims] of model.inputDims) {
+      const feed = feeds[name];
+      if (!feed) continue;
+      dims.forEach((d, i) => {
+        if (typeof d === "string") overrides[d] = feed.dims[i]!;
+      });
+    }
+    return overrides;
+  }
+
+  async session(model: CompiledModel, feeds?: Record<string, ort.Tensor>): Promise<ort.InferenceSession> {
+    const overrides = this.options.specializeShapes && feeds ? this.dimOverrides(model, feeds) : undefined;
+    const key = overrides ? `${model.hash}|${JSON.stringify(overrides)}` : model.hash;
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.createSession(model, overrides);
+      this.sessions.set(key, session);
+      session.catch(() => this.sessions.delete(key));
+    }
+    return session;
+  }
+
+  private async createSession(
+    model: CompiledModel,
+    overrides?: Record<string, number>,
+  ): Promise<ort.InferenceSession> {
+    const source = model.path ?? model.bytes!;
+    try {
+      return await ort.InferenceSession.create(source as never, this.sessionOptions(model, overrides));
+    } catch (error) {
+      if (this.resolvedProvider === "cpu") throw error;
+      this.warn(`execution provider ${this.resolvedProvider} failed (${String(error)}); using cpu`);
+      this.resolvedProvider = "cpu";
+      return ort.InferenceSession.create(source as never, this.sessionOptions(model, overrides));
+    }
+  }
+
+  /** One run; returns every graph output by name. */
+  async run(model: CompiledModel, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const session = await this.session(model, feeds);
+    const missing = model.inputNames.filter((n) => !(n in feeds));
+    if (missing.length > 0) throw new Error(`missing feeds: ${missing.join(", ")}`);
+    return session.run(feeds);
+  }
+
+  get cachedSessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async release(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of sessions) await (await s).release();
+  }
+}
+
+let defaultRuntime: Runtime | undefined;
+
+/** Compiles (cached by hash) and runs a graph on a shared CPU runtime: the quick path for tests and tools. */
+export async function runGraph(
+  graph: Graph,
+  feeds: Record<string, ort.Tensor>,
+  runtime?: Runtime,
+): Promise<Record<string, ort.Tensor>> {
+  if (!runtime) {
+    defaultRuntime ??= new Runtime();
+    return defaultRuntime.run(compile(graph), feeds);
+  }
+  return runtime.run(compile(graph), feeds);
+}
