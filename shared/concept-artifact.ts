@@ -194,7 +194,7 @@ function parseLayout(bytes: Uint8Array): { header: ConceptArtifactHeader; rowsOf
   }
   let raw: unknown;
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
       bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength),
     );
     raw = JSON.parse(text);

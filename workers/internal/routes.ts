@@ -1,0 +1,128 @@
+/**
+ * Trainer node -> edge, HMAC-signed. Progress updates a running job. A result with a concept artifact is
+ * written to D1 first (the source of truth), then KV, and only then does the concept become ready, so a
+ * reader that sees `ready` always finds the artifact.
+ */
+import { and, eq, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import { JobProgressRequestSchema, JobResultRequestSchema } from "../../shared/api";
+import { ConceptArtifactError, readConceptArtifactHeader } from "../../shared/concept-artifact";
+import { MAX_ARTIFACT_BYTES } from "../../shared/limits";
+import { concepts, conceptVersions, jobs } from "../db/schema";
+import type { AppEnv } from "../env";
+import { failJob } from "../jobs/training-queue";
+import { auditEntry } from "../lib/audit";
+import { putConceptArtifact } from "../lib/concept-cache";
+import { ApiError } from "../lib/errors";
+import { nowIso } from "../lib/ids";
+import { base64ToBytes } from "../lib/images";
+import { requireTrainerSignature } from "../lib/trainer-auth";
+import { validJson } from "../lib/validation";
+
+async function findOpenJob(c: { get: (k: "db") => AppEnv["Variables"]["db"] }, jobId: string) {
+  const job = await c.get("db").query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+  if (!job) throw new ApiError("job_not_found");
+  if (job.status !== "queued" && job.status !== "running")
+    throw new ApiError("job_finished", `job is ${job.status}`);
+  return job;
+}
+
+export const internalRoutes = new Hono<AppEnv>()
+  .use(requireTrainerSignature)
+  .post("/jobs/:id/progress", validJson(JobProgressRequestSchema), async (c) => {
+    const job = await findOpenJob(c, c.req.param("id"));
+    const { stage, progress } = c.req.valid("json");
+    const now = nowIso();
+    await c
+      .get("db")
+      .update(jobs)
+      .set({ status: "running", stage, progress, updatedAt: now, startedAt: job.startedAt ?? now })
+      .where(and(eq(jobs.id, job.id), inArray(jobs.status, ["queued", "running"])))
+      .run();
+    return c.json({ ok: true });
+  })
+  .post("/jobs/:id/result", validJson(JobResultRequestSchema), async (c) => {
+    const db = c.get("db");
+    const job = await findOpenJob(c, c.req.param("id"));
+    const result = c.req.valid("json");
+    if (result.status === "failed") {
+      await failJob(db, c.env, job.id, job.tenantId, `training failed: ${result.error}`);
+      return c.json({ ok: true });
+    }
+    const concept = await db.query.concepts.findFirst({
+      where: and(eq(concepts.id, job.conceptId), eq(concepts.tenantId, job.tenantId)),
+    });
+    if (!concept) throw new ApiError("concept_not_found");
+    let bytes: Uint8Array;
+    try {
+      bytes = base64ToBytes(result.artifact);
+    } catch {
+      throw new ApiError("invalid_artifact", "artifact is not base64");
+    }
+    if (bytes.byteLength > MAX_ARTIFACT_BYTES) throw new ApiError("invalid_artifact", "artifact too large");
+    const version = (concept.currentVersion ?? 0) + 1;
+    let header: ReturnType<typeof readConceptArtifactHeader>;
+    try {
+      header = readConceptArtifactHeader(bytes);
+    } catch (error) {
+      throw new ApiError(
+        "invalid_artifact",
+        error instanceof ConceptArtifactError ? error.message : "unreadable artifact",
+      );
+    }
+    if (header.name !== concept.name || header.version !== version) {
+      throw new ApiError("invalid_artifact", `artifact must be ${concept.name} version ${version}`);
+    }
+    if (header.model.repo !== concept.baseModel) {
+      throw new ApiError(
+        "invalid_artifact",
+        `artifact is for ${header.model.repo}, concept uses ${concept.baseModel}`,
+      );
+    }
+    const now = nowIso();
+    const requestId = c.get("requestId");
+    // 1. D1: the version row and the finished job, atomically.
+    await db.batch([
+      db.insert(conceptVersions).values({
+        conceptId: concept.id,
+        tenantId: concept.tenantId,
+        version,
+        artifact: bytes,
+        sizeBytes: bytes.byteLength,
+        trainingReport: header.training_report,
+        jobId: job.id,
+        createdAt: now,
+      }),
+      db
+        .update(jobs)
+        .set({
+          status: "succeeded",
+          stage: "done",
+          progress: 1,
+          error: null,
+          updatedAt: now,
+          finishedAt: now,
+        })
+        .where(eq(jobs.id, job.id)),
+      auditEntry(db, {
+        tenantId: concept.tenantId,
+        actor: "trainer",
+        action: "concept.version",
+        targetId: concept.id,
+        requestId,
+        detail: { version, job_id: job.id },
+      }),
+    ]);
+    // 2. KV under the new versioned key.
+    await putConceptArtifact(c.env, concept.id, version, bytes);
+    // 3. Only now do readers see the new version.
+    await db
+      .update(concepts)
+      .set({ status: "ready", currentVersion: version, updatedAt: nowIso() })
+      .where(eq(concepts.id, concept.id))
+      .run();
+    await c.env.PHOTOS.delete(
+      Array.from({ length: job.photoCount }, (_, i) => `jobs/${job.id}/${String(i).padStart(2, "0")}`),
+    );
+    return c.json({ ok: true, concept_id: concept.id, version });
+  });
