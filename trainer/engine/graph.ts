@@ -56,6 +56,12 @@ export class Tensor {
     readonly producer: Node | null,
   ) {}
 
+  /**
+   * For small int64 tensors holding dims (Shape outputs, gathered dims, constants): their values as
+   * Dims, so ops fed by them (Range, Reshape, Expand, ConstantOfShape) can still infer static shapes.
+   */
+  dimValues: readonly Dim[] | undefined = undefined;
+
   get rank(): number {
     return this.shape.length;
   }
@@ -153,6 +159,7 @@ export class Graph {
     }
     const t = this.initializer(`const_${this.constantCount++}`, dtype, shape, typedArrayOf(dtype, values));
     if (small) this.constantsByKey.set(key, t);
+    if (dtype === "int64" && shape.length <= 1) t.dimValues = Array.from(values, Number);
     return t;
   }
 

@@ -1,7 +1,9 @@
 // Public surface of the engine: graph building, ops, serialization, runtime (and autodiff, loss).
 
+export * from "./autodiff";
 export * from "./dtype";
 export * from "./graph";
+export * from "./loss";
 export * from "./onnx";
 export * from "./ops/index";
 export * from "./runtime";

@@ -46,6 +46,15 @@ export const sigmoid = (x: Tensor, name?: string) => unary("Sigmoid", x, name);
 export const relu = (x: Tensor, name?: string) => unary("Relu", x, name);
 export const abs = (x: Tensor, name?: string) => unary("Abs", x, name);
 
+/** Sum of any number of same-dtype tensors (broadcasting); autodiff uses it to accumulate fan-out. */
+export function sum(xs: readonly Tensor[], name?: string): Tensor {
+  const first = xs[0]!;
+  if (xs.length === 1) return first;
+  for (const x of xs) if (x.dtype !== first.dtype) throw new Error(`Sum: dtype mismatch ${x} vs ${first}`);
+  const shape = broadcastShapes(...xs.map((x) => x.shape));
+  return only(first.graph.addNode("Sum", [...xs], [{ dtype: first.dtype, shape }], {}, { name }));
+}
+
 /** Where(condition, a, b); number branches become scalars of the tensor branch's dtype. */
 export function where(condition: Tensor, a: Operand, b: Operand, name?: string): Tensor {
   const [ta, tb] = coerce("Where", a, b) as [Tensor, Tensor];
@@ -129,6 +138,9 @@ const whereVjp: VjpRule = (node, [dy], needs): Grads => {
   ];
 };
 
+const sumVjp: VjpRule = (node, [dy], needs): Grads =>
+  ins(node).map((x, i) => (needs[i] ? sumToShape(dy!, x.shape) : null));
+
 const negVjp: VjpRule = (_node, [dy]) => [neg(dy!)];
 /** d sqrt(x) = 1 / (2 sqrt(x)) */
 const sqrtVjp: VjpRule = (node, [dy]) => [div(mul(dy!, 0.5), node.outputs[0]!)];
@@ -171,6 +183,7 @@ export const elementwiseVjps: Record<string, VjpRule> = {
   Pow: powVjp,
   Max: selectVjp((a, b) => greaterOrEqual(a, b)),
   Min: selectVjp((a, b) => lessOrEqual(a, b)),
+  Sum: sumVjp,
   Where: whereVjp,
   Neg: negVjp,
   Sqrt: sqrtVjp,

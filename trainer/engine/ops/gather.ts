@@ -9,7 +9,7 @@ import { scatterAlongAxis, zerosLike } from "./shape";
 export function gather(data: Tensor, indices: Tensor, axis = 0, name?: string): Tensor {
   const ax = normalizeAxis(axis, data.rank);
   const out = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
-  return only(
+  const result = only(
     data.graph.addNode(
       "Gather",
       [data, indices],
@@ -18,6 +18,13 @@ export function gather(data: Tensor, indices: Tensor, axis = 0, name?: string): 
       { name },
     ),
   );
+  // Picking dims out of a Shape keeps them known.
+  const dims = data.dimValues;
+  const picks = indices.rank <= 1 ? indices.dimValues : undefined;
+  if (dims && picks && data.rank === 1 && picks.every((p) => typeof p === "number")) {
+    result.dimValues = (picks as number[]).map((p) => dims[p < 0 ? p + dims.length : p]!);
+  }
+  return result;
 }
 
 /** Rows picked by Gather get their gradient back by scatter-add (repeated indices accumulate). */

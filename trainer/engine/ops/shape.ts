@@ -16,11 +16,19 @@ export function freshDim(prefix: string): string {
 }
 
 export function shape(x: Tensor, name?: string): Tensor {
-  return only(x.graph.addNode("Shape", [x], [{ dtype: "int64", shape: [x.rank] }], {}, { name }));
+  const out = only(x.graph.addNode("Shape", [x], [{ dtype: "int64", shape: [x.rank] }], {}, { name }));
+  out.dimValues = x.shape;
+  return out;
 }
 
 export function size(x: Tensor, name?: string): Tensor {
   return only(x.graph.addNode("Size", [x], [{ dtype: "int64", shape: [] }], {}, { name }));
+}
+
+/** Carries known dim values through ops that only rearrange an int64 shape tensor. */
+function withDimValues(t: Tensor, values: readonly Dim[] | undefined): Tensor {
+  t.dimValues = values;
+  return t;
 }
 
 /** The shape of `x` as an int64 tensor: a constant when static, else a Shape node. */
@@ -61,9 +69,10 @@ export function reshape(x: Tensor, spec: readonly Dim[] | Tensor, options: Resha
   let shapeInput: Tensor;
   let out: Dim[];
   if (!Array.isArray(spec)) {
-    if (!options.shape) throw new Error("Reshape: a runtime shape tensor needs options.shape");
     shapeInput = spec as Tensor;
-    out = [...options.shape];
+    const known = options.shape ?? shapeInput.dimValues?.map((d, i) => (d === 0 ? x.shape[i]! : d));
+    if (!known || known.includes(-1)) throw new Error("Reshape: a runtime shape tensor needs options.shape");
+    out = [...known];
   } else {
     const dims = spec as readonly Dim[];
     out = dims.map((d, i) => (d === 0 ? x.shape[i]! : d));
@@ -89,9 +98,14 @@ export function reshape(x: Tensor, spec: readonly Dim[] | Tensor, options: Resha
     }
   }
   if (options.shape) out = [...options.shape];
-  return only(
-    g.addNode("Reshape", [x, shapeInput], [{ dtype: x.dtype, shape: out }], {}, { name: options.name }),
+  const result = g.addNode(
+    "Reshape",
+    [x, shapeInput],
+    [{ dtype: x.dtype, shape: out }],
+    {},
+    { name: options.name },
   );
+  return withDimValues(only(result), x.dimValues);
 }
 
 /** Reshape `x` to the (possibly symbolic) shape of `like`. */
@@ -114,9 +128,14 @@ export function unsqueeze(x: Tensor, axes: readonly number[], name?: string): Te
   const out: Dim[] = [];
   let src = 0;
   for (let i = 0; i < rank; i++) out.push(norm.includes(i) ? 1 : x.shape[src++]!);
-  return only(
-    x.graph.addNode("Unsqueeze", [x, int64s(x.graph, norm)], [{ dtype: x.dtype, shape: out }], {}, { name }),
+  const result = x.graph.addNode(
+    "Unsqueeze",
+    [x, int64s(x.graph, norm)],
+    [{ dtype: x.dtype, shape: out }],
+    {},
+    { name },
   );
+  return withDimValues(only(result), x.dimValues);
 }
 
 export function squeeze(x: Tensor, axes: readonly number[], name?: string): Tensor {
@@ -126,9 +145,14 @@ export function squeeze(x: Tensor, axes: readonly number[], name?: string): Tens
       throw new Error(`Squeeze: axis ${a} of ${x} is not 1`);
   }
   const out = x.shape.filter((_, i) => !norm.includes(i));
-  return only(
-    x.graph.addNode("Squeeze", [x, int64s(x.graph, norm)], [{ dtype: x.dtype, shape: out }], {}, { name }),
+  const result = x.graph.addNode(
+    "Squeeze",
+    [x, int64s(x.graph, norm)],
+    [{ dtype: x.dtype, shape: out }],
+    {},
+    { name },
   );
+  return withDimValues(only(result), x.dimValues);
 }
 
 /** Unsqueeze and Squeeze only insert or drop unit axes, so their VJP is the opposite op. */
@@ -153,14 +177,19 @@ export function concat(xs: readonly Tensor[], axis: number, name?: string): Tens
     }
   }
   const out = first.shape.map((d, i) => (i === ax ? sumDims(xs.map((x) => x.shape[ax]!)) : d));
-  return only(
-    first.graph.addNode(
-      "Concat",
-      [...xs],
-      [{ dtype: first.dtype, shape: out }],
-      { axis: attr.int(ax) },
-      { name },
+  const values =
+    first.rank === 1 && xs.every((x) => x.dimValues) ? xs.flatMap((x) => x.dimValues!) : undefined;
+  return withDimValues(
+    only(
+      first.graph.addNode(
+        "Concat",
+        [...xs],
+        [{ dtype: first.dtype, shape: out }],
+        { axis: attr.int(ax) },
+        { name },
+      ),
     ),
+    values,
   );
 }
 
@@ -368,8 +397,9 @@ export function expand(x: Tensor, target: readonly Dim[] | Tensor, options: Resh
     shapeInput = int64s(g, spec);
   } else {
     shapeInput = target as Tensor;
-    if (!options.shape) throw new Error("Expand: a runtime shape tensor needs options.shape");
-    out = broadcastShapes(x.shape, options.shape);
+    const known = options.shape ?? shapeInput.dimValues;
+    if (!known) throw new Error("Expand: a runtime shape tensor needs options.shape");
+    out = broadcastShapes(x.shape, known);
   }
   return only(
     g.addNode("Expand", [x, shapeInput], [{ dtype: x.dtype, shape: out }], {}, { name: options.name }),
@@ -418,10 +448,15 @@ export function range(start: Tensor, limit: Tensor, delta: Tensor, name?: string
   const g = graphOf(start, limit, delta);
   const scalarOf = (t: Tensor) => (t.rank === 0 ? t : reshape(t, []));
   const [s, l, d] = [scalarOf(start), scalarOf(limit), scalarOf(delta)];
-  const cs = constantInts(s);
-  const cl = constantInts(l);
-  const cd = constantInts(d);
-  const len = cs && cl && cd ? Math.max(0, Math.ceil((cl[0]! - cs[0]!) / cd[0]!)) : freshDim("range");
+  const [cs, cl, cd] = [s.dimValues?.[0], l.dimValues?.[0], d.dimValues?.[0]];
+  let len: Dim;
+  if (typeof cs === "number" && typeof cl === "number" && typeof cd === "number") {
+    len = Math.max(0, Math.ceil((cl - cs) / cd));
+  } else if (cs === 0 && cd === 1 && cl !== undefined) {
+    len = cl;
+  } else {
+    len = freshDim("range");
+  }
   return only(g.addNode("Range", [s, l, d], [{ dtype: s.dtype, shape: [len] }], {}, { name }));
 }
 

@@ -1,0 +1,149 @@
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  add,
+  compile,
+  exp,
+  Graph,
+  gather,
+  gradients,
+  int64s,
+  less,
+  matmul,
+  mul,
+  ortTensor,
+  Runtime,
+  range,
+  reduceSum,
+  reshape,
+  shape,
+  softmax,
+  transpose,
+  unsqueeze,
+  where,
+} from "../../../trainer/engine/index";
+import { checkGradients, seededRandom, worstErrors } from "./gradcheck";
+
+afterAll(() => console.log(JSON.stringify({ family: "autodiff", worstErrors })));
+
+const runtime = new Runtime({ graphOptimizationLevel: "basic" });
+
+/** A causal-attention-like block: x is differentiated; w, the mask and the shapes are not. */
+function attentionBlock(g: Graph, x: ReturnType<Graph["input"]>, w: ReturnType<Graph["input"]>) {
+  const frozen = g.scope("frozen", () => matmul(w, w));
+  const n = g.scope("mask", () => gather(shape(x), int64s(g, [0]), 0));
+  const positions = g.scope("mask", () => range(int64s(g, [0]), n, int64s(g, [1])));
+  const causal = g.scope("mask", () => less(unsqueeze(positions, [0]), unsqueeze(positions, [1])));
+  g.scope("dead", () => exp(x));
+  const y = g.scope("proj", () => matmul(x, frozen));
+  const scores = matmul(y, transpose(y));
+  const masked = where(causal, -1e9, scores);
+  return softmax(masked, -1);
+}
+
+describe("autodiff", () => {
+  it("differentiates only the active subgraph", () => {
+    const g = new Graph();
+    const x = g.input("x", "float64", [4, 3]);
+    const w = g.input("w", "float64", [3, 3]);
+    const probs = attentionBlock(g, x, w);
+    const loss = reduceSum(mul(probs, probs), undefined, { keepdims: false });
+    const forwardNodes = g.nodes.length;
+    gradients(g, loss, [x]);
+    const backward = g.nodes.slice(forwardNodes).map((n) => n.name);
+    expect(backward.length).toBeGreaterThan(0);
+    for (const name of backward) {
+      expect(name, name).not.toMatch(/^\/grad\/(frozen|mask|dead)\//);
+    }
+    // Backward nodes exist for each active forward op.
+    expect(backward.some((n) => n.startsWith("/grad/proj/MatMul/"))).toBe(true);
+    expect(backward.some((n) => n.startsWith("/grad/Softmax/"))).toBe(true);
+    expect(g.outputs.map((o) => o.name)).toEqual(["loss", "grad/x"]);
+  });
+
+  it("matches finite differences through masks, frozen weights and fan-out", () =>
+    checkGradients(
+      { x: { dtype: "float64", dims: [4, 3] }, w: { dtype: "float64", dims: [3, 3], wrt: false } },
+      ({ x, w }, g) => attentionBlock(g, x!, w!),
+    ));
+
+  it("accumulates fan-out with one Sum and matches the closed form", async () => {
+    const g = new Graph();
+    const x = g.input("x", "float64", [5]);
+    const loss = reduceSum(add(add(mul(x, x), exp(x)), x), undefined, { keepdims: false });
+    gradients(g, loss, [x]);
+    expect(g.nodes.some((n) => n.opType === "Sum" && n.name.startsWith("/grad/x/accumulate"))).toBe(true);
+    const xs = Float64Array.from([-1, -0.5, 0, 0.5, 2]);
+    const out = await runtime.run(compile(g), { x: ortTensor("float64", xs, [5]) });
+    const grad = out["grad/x"]!.data as Float64Array;
+    for (const [i, v] of xs.entries()) expect(grad[i]).toBeCloseTo(2 * v + Math.exp(v) + 1, 12);
+  });
+
+  it("gives zeros for a wrt tensor that does not reach the loss", async () => {
+    const g = new Graph();
+    const x = g.input("x", "float64", [2]);
+    const unused = g.input("unused", "float64", [3]);
+    gradients(g, reduceSum(mul(x, 3), undefined, { keepdims: false }), [x, unused]);
+    const out = await runtime.run(compile(g), {
+      x: ortTensor("float64", Float64Array.from([1, 2]), [2]),
+      unused: ortTensor("float64", Float64Array.from([1, 2, 3]), [3]),
+    });
+    expect(Array.from(out["grad/x"]!.data as Float64Array)).toEqual([3, 3]);
+    expect(Array.from(out["grad/unused"]!.data as Float64Array)).toEqual([0, 0, 0]);
+  });
+
+  it("names the op when a node on the active path has no VJP rule", () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [2]);
+    const [floored] = g.addNode("Floor", [x], [{ dtype: "float32", shape: [2] }]);
+    expect(() => gradients(g, reduceSum(floored!), [x])).toThrow(/no VJP rule for Floor/);
+  });
+
+  it("works on symbolic shapes, one compiled model for several input shapes", async () => {
+    const g = new Graph();
+    const x = g.input("x", "float64", ["B", "T", 4]);
+    const w = g.input("w", "float64", [4, 4]);
+    const bias = g.input("bias", "float64", [4]);
+    const rows = reshape(add(x, bias), [-1, 4]);
+    const y = matmul(rows, w);
+    gradients(g, reduceSum(mul(y, y), undefined, { keepdims: false }), [x, w, bias]);
+    const model = compile(g);
+    const random = seededRandom(3);
+    const wData = Float64Array.from({ length: 16 }, random);
+    const bData = Float64Array.from({ length: 4 }, random);
+    for (const [b, t] of [
+      [2, 3],
+      [1, 5],
+    ] as const) {
+      const m = b * t;
+      const xData = Float64Array.from({ length: m * 4 }, random);
+      const out = await runtime.run(model, {
+        x: ortTensor("float64", xData, [b, t, 4]),
+        w: ortTensor("float64", wData, [4, 4]),
+        bias: ortTensor("float64", bData, [4]),
+      });
+      // loss = sum(y^2), y = (x + bias) w: dy = 2y, dx = dy w^T, dw = (x + bias)^T dy, dbias = colsum(dx).
+      const xb = Float64Array.from(xData, (v, i) => v + bData[i % 4]!);
+      const yData = new Float64Array(m * 4);
+      for (let r = 0; r < m; r++)
+        for (let j = 0; j < 4; j++)
+          for (let k = 0; k < 4; k++) yData[r * 4 + j]! += xb[r * 4 + k]! * wData[k * 4 + j]!;
+      const dx = new Float64Array(m * 4);
+      const dw = new Float64Array(16);
+      for (let r = 0; r < m; r++)
+        for (let j = 0; j < 4; j++)
+          for (let k = 0; k < 4; k++) {
+            dx[r * 4 + k]! += 2 * yData[r * 4 + j]! * wData[k * 4 + j]!;
+            dw[k * 4 + j]! += xb[r * 4 + k]! * 2 * yData[r * 4 + j]!;
+          }
+      const gx = out["grad/x"]!;
+      expect(gx.dims).toEqual([b, t, 4]);
+      for (const [i, v] of (gx.data as Float64Array).entries()) expect(v).toBeCloseTo(dx[i]!, 10);
+      for (const [i, v] of (out["grad/w"]!.data as Float64Array).entries()) expect(v).toBeCloseTo(dw[i]!, 10);
+      (out["grad/bias"]!.data as Float64Array).forEach((v, k) => {
+        let acc = 0;
+        for (let r = 0; r < m; r++) acc += dx[r * 4 + k]!;
+        expect(v).toBeCloseTo(acc, 10);
+      });
+    }
+  });
+});

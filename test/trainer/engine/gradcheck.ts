@@ -1,0 +1,136 @@
+// Central finite-difference checks of engine gradients, run through onnxruntime.
+
+import { expect } from "vitest";
+import {
+  compile,
+  type DType,
+  Graph,
+  gradients,
+  mul,
+  ortTensor,
+  Runtime,
+  reduceSum,
+  type Tensor,
+  typedArrayOf,
+} from "../../../trainer/engine/index";
+
+export interface FeedSpec {
+  dtype: DType;
+  dims: number[];
+  /** Values; random uniform in `range` when omitted. */
+  values?: number[];
+  range?: [number, number];
+  /** Differentiate with respect to this input (default: float inputs). */
+  wrt?: boolean;
+}
+
+export interface GradCheckOptions {
+  /** Relative-to-scale tolerance on |analytic - numeric| / max(1, |numeric|). */
+  tolerance?: number;
+  epsilon?: number;
+  label?: string;
+  /** Key under which the worst error is recorded (default: the input dtype). */
+  recordAs?: string;
+}
+
+/** Worst error seen per dtype, printed by the test files for the record. */
+export const worstErrors: Record<string, { error: number; label: string }> = {};
+
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const runtime = new Runtime({ graphOptimizationLevel: "basic", intraOpNumThreads: 1 });
+
+/**
+ * Builds `forward` on the inputs, reduces its output y to loss = sum(y * r) with a fixed random r (so every
+ * output element's cotangent differs), and compares d(loss)/d(input) from the joint graph against central
+ * differences of the forward loss.
+ */
+export async function checkGradients(
+  feeds: Record<string, FeedSpec>,
+  forward: (inputs: Record<string, Tensor>, g: Graph) => Tensor,
+  options: GradCheckOptions = {},
+): Promise<number> {
+  const random = seededRandom(42);
+  const values: Record<string, number[]> = {};
+  for (const [name, spec] of Object.entries(feeds)) {
+    const n = spec.dims.reduce((a, b) => a * b, 1);
+    const [lo, hi] = spec.range ?? [-1, 1];
+    values[name] = spec.values ?? Array.from({ length: n }, () => lo + (hi - lo) * random());
+  }
+  const build = (withGradients: boolean) => {
+    const g = new Graph("gradcheck");
+    const inputs: Record<string, Tensor> = {};
+    for (const [name, spec] of Object.entries(feeds)) inputs[name] = g.input(name, spec.dtype, spec.dims);
+    const y = forward(inputs, g);
+    const dims = y.shape.map((d) => {
+      if (typeof d !== "number") throw new Error(`gradcheck output needs a static shape, got ${y}`);
+      return d;
+    });
+    const n = dims.reduce((a, b) => a * b, 1);
+    const cotangent = g.constant(
+      y.dtype,
+      Array.from({ length: n }, (_, i) => 0.5 + ((i * 7919) % 13) / 13),
+      dims,
+    );
+    const loss = reduceSum(mul(y, cotangent), undefined, { keepdims: false });
+    const wrtNames = Object.entries(feeds)
+      .filter(([, spec]) => spec.wrt ?? (spec.dtype === "float32" || spec.dtype === "float64"))
+      .map(([name]) => name);
+    if (withGradients)
+      gradients(
+        g,
+        loss,
+        wrtNames.map((name) => inputs[name]!),
+      );
+    else g.output(loss, "loss");
+    return { model: compile(g), wrtNames };
+  };
+  const joint = build(true);
+  const forwardOnly = build(false);
+
+  const feedsFor = (override?: { name: string; index: number; delta: number }) => {
+    const out: Record<string, ReturnType<typeof ortTensor>> = {};
+    for (const [name, spec] of Object.entries(feeds)) {
+      const v = [...values[name]!];
+      if (override && override.name === name) v[override.index]! += override.delta;
+      out[name] = ortTensor(spec.dtype, typedArrayOf(spec.dtype, v), spec.dims);
+    }
+    return out;
+  };
+  const lossAt = async (override?: { name: string; index: number; delta: number }) => {
+    const result = await runtime.run(forwardOnly.model, feedsFor(override));
+    return Number((result.loss!.data as ArrayLike<number>)[0]);
+  };
+
+  const analytic = await runtime.run(joint.model, feedsFor());
+  const jointLoss = Number((analytic.loss!.data as ArrayLike<number>)[0]);
+  expect(jointLoss).toBeCloseTo(await lossAt(), 4);
+
+  let worst = 0;
+  for (const name of joint.wrtNames) {
+    const spec = feeds[name]!;
+    const eps = options.epsilon ?? (spec.dtype === "float64" ? 1e-6 : 1e-2);
+    const grad = analytic[`grad/${name}`]!.data as ArrayLike<number>;
+    expect(grad.length).toBe(values[name]!.length);
+    for (let i = 0; i < values[name]!.length; i++) {
+      const plus = await lossAt({ name, index: i, delta: eps });
+      const minus = await lossAt({ name, index: i, delta: -eps });
+      const numeric = (plus - minus) / (2 * eps);
+      const error = Math.abs(Number(grad[i]) - numeric) / Math.max(1, Math.abs(numeric));
+      worst = Math.max(worst, error);
+    }
+    const key = options.recordAs ?? spec.dtype;
+    const label = `${options.label ?? expect.getState().currentTestName ?? ""} d/d${name}`;
+    if (!worstErrors[key] || worstErrors[key].error < worst) worstErrors[key] = { error: worst, label };
+  }
+  const dtype = feeds[joint.wrtNames[0]!]!.dtype;
+  const tolerance = options.tolerance ?? (dtype === "float64" ? 1e-6 : 5e-3);
+  expect(worst, `${options.label ?? ""} worst error ${worst}`).toBeLessThan(tolerance);
+  return worst;
+}
