@@ -10,7 +10,7 @@ import type { DType, TensorData } from "./dtype";
 import type { Graph } from "./graph";
 import { saveModel, serializeModel } from "./onnx";
 
-export type ExecutionProvider = "cpu" | "cuda" | "webgpu";
+export type ExecutionProvider = "cpu" | "cuda" | "webgpu" | (string & {});
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
 export interface RuntimeOptions {

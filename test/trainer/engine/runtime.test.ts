@@ -1,0 +1,90 @@
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import {
+  add,
+  compile,
+  type ExecutionProvider,
+  Graph,
+  mul,
+  ortTensor,
+  Runtime,
+  sigmoid,
+} from "../../../trainer/engine/index";
+
+function scaleGraph(factor: number): Graph {
+  const g = new Graph(`scale${factor}`);
+  const x = g.input("x", "float32", ["N"]);
+  g.output(mul(x, factor), "y");
+  return g;
+}
+
+const feed = (values: number[]) => ({ x: ortTensor("float32", Float32Array.from(values), [values.length]) });
+
+describe("runtime", () => {
+  it("caches one session per graph hash", async () => {
+    const runtime = new Runtime({ intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const model = compile(scaleGraph(2));
+    expect(compile(scaleGraph(2)).hash).toBe(model.hash);
+    expect(compile(scaleGraph(3)).hash).not.toBe(model.hash);
+    expect(Array.from((await runtime.run(model, feed([1, 2]))).y!.data as Float32Array)).toEqual([2, 4]);
+    expect(
+      Array.from((await runtime.run(compile(scaleGraph(2)), feed([3]))).y!.data as Float32Array),
+    ).toEqual([6]);
+    expect(runtime.cachedSessionCount).toBe(1);
+    await runtime.run(compile(scaleGraph(3)), feed([1]));
+    expect(runtime.cachedSessionCount).toBe(2);
+    await runtime.release();
+    expect(runtime.cachedSessionCount).toBe(0);
+  });
+
+  it("specializes sessions per input shape signature when asked", async () => {
+    const runtime = new Runtime({ specializeShapes: true });
+    const model = compile(scaleGraph(2));
+    await runtime.run(model, feed([1, 2]));
+    await runtime.run(model, feed([5, 6]));
+    expect(runtime.cachedSessionCount).toBe(1);
+    const out = await runtime.run(model, feed([1, 2, 3]));
+    expect(Array.from(out.y!.data as Float32Array)).toEqual([2, 4, 6]);
+    expect(runtime.cachedSessionCount).toBe(2);
+    await runtime.release();
+  });
+
+  it("feeds typed arrays without copying them", () => {
+    const data = Float32Array.from([1, 2, 3]);
+    expect(ortTensor("float32", data, [3]).data).toBe(data);
+  });
+
+  it("falls back to cpu with a message when a requested provider is missing or fails", async () => {
+    const warnings: string[] = [];
+    const available = ort.listSupportedBackends().map((b) => b.name);
+    for (const requested of ["coreml", "cuda", "webgpu"] as ExecutionProvider[]) {
+      const runtime = new Runtime({ executionProvider: requested, warn: (m) => warnings.push(m) });
+      const out = await runtime.run(compile(scaleGraph(4)), feed([1]));
+      expect(Array.from(out.y!.data as Float32Array)).toEqual([4]);
+      if (runtime.executionProvider === "cpu") {
+        expect(warnings.at(-1)).toMatch(new RegExp(`execution provider ${requested} .*using cpu`, "s"));
+      }
+      if (!available.includes(requested)) expect(runtime.executionProvider).toBe("cpu");
+      await runtime.release();
+    }
+    expect(warnings.some((w) => w.includes("coreml is not available"))).toBe(true);
+  });
+
+  it("runs float64 x*sigmoid(x) at basic optimization", async () => {
+    const g = new Graph("silu64");
+    const x = g.input("x", "float64", [3]);
+    g.output(add(mul(x, sigmoid(x)), 0), "y");
+    const runtime = new Runtime({ graphOptimizationLevel: "basic" });
+    const xs = Float64Array.from([-1, 0, 2]);
+    const out = await runtime.run(compile(g), { x: ortTensor("float64", xs, [3]) });
+    const y = out.y!.data as Float64Array;
+    for (const [i, v] of xs.entries()) expect(y[i]).toBeCloseTo(v / (1 + Math.exp(-v)), 14);
+    await runtime.release();
+  });
+
+  it("reports missing feeds by name", async () => {
+    const runtime = new Runtime();
+    await expect(runtime.run(compile(scaleGraph(5)), {})).rejects.toThrow(/missing feeds: x/);
+    await runtime.release();
+  });
+});
