@@ -2,7 +2,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   add,
   compile,
+  concat,
   exp,
+  expand,
   Graph,
   gather,
   gradients,
@@ -10,13 +12,20 @@ import {
   less,
   matmul,
   mul,
+  neg,
   ortTensor,
   Runtime,
   range,
+  reciprocal,
+  reduceMean,
   reduceSum,
   reshape,
   shape,
+  sigmoid,
+  slice,
   softmax,
+  sqrt,
+  type Tensor,
   transpose,
   unsqueeze,
   where,
@@ -145,5 +154,67 @@ describe("autodiff", () => {
         expect(v).toBeCloseTo(acc, 10);
       });
     }
+  });
+});
+
+describe("composite graphs", () => {
+  it("unit-step slices differentiate by zero padding, not scattering", () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", ["B", "T", 8]);
+    const halves = [slice(x, [0], [4], [-1]), slice(x, [4], [8], [-1])];
+    gradients(g, reduceSum(mul(halves[0]!, halves[1]!)), [x]);
+    expect(g.nodes.filter((n) => n.opType === "Pad")).toHaveLength(2);
+    expect(g.nodes.some((n) => n.opType === "ScatterND")).toBe(false);
+  });
+
+  it("a decoder-style block (RMSNorm, RoPE, GQA causal attention, SiLU MLP) on symbolic B, T", () => {
+    const D = 8;
+    const heads = 2;
+    const headDim = 4;
+    const f64 = (dims: number[], wrt = true) => ({ dtype: "float64" as const, dims, wrt });
+    return checkGradients(
+      {
+        x: { ...f64([2, 3, D]), declared: ["B", "T", D] },
+        cos: { ...f64([3, headDim], false), declared: ["T", headDim] },
+        sin: { ...f64([3, headDim], false), declared: ["T", headDim] },
+        norm: { ...f64([D]), range: [0.5, 1.5] },
+        wq: f64([heads * headDim, D]),
+        wk: f64([headDim, D]),
+        wv: f64([headDim, D]),
+        wo: f64([D, heads * headDim]),
+        gate: f64([12, D]),
+        up: f64([12, D]),
+        down: f64([D, 12]),
+      },
+      ({ x, cos, sin, norm, wq, wk, wv, wo, gate, up, down }, g) => {
+        const rmsNorm = (h: Tensor) =>
+          mul(mul(h, reciprocal(sqrt(add(reduceMean(mul(h, h), [-1]), 1e-5)))), norm!);
+        const linear = (h: Tensor, w: Tensor) => matmul(h, transpose(w));
+        const toHeads = (h: Tensor, n: number) => transpose(reshape(h, [0, 0, n, headDim]), [0, 2, 1, 3]);
+        const rope = (h: Tensor) => {
+          const rotated = concat(
+            [neg(slice(h, [headDim / 2], [headDim], [-1])), slice(h, [0], [headDim / 2], [-1])],
+            -1,
+          );
+          return add(mul(h, cos!), mul(rotated, sin!));
+        };
+        const h = rmsNorm(x!);
+        const q = rope(toHeads(linear(h, wq!), heads));
+        const kvRepeat = (t: Tensor) =>
+          reshape(expand(unsqueeze(t, [2]), [1, 1, heads, 1, 1]), [0, heads, "T", headDim]);
+        const k = kvRepeat(rope(toHeads(linear(h, wk!), 1)));
+        const v = kvRepeat(toHeads(linear(h, wv!), 1));
+        const positions = range(int64s(g, [0]), gather(shape(x!), int64s(g, [1]), 0), int64s(g, [1]));
+        const future = less(unsqueeze(positions, [1]), unsqueeze(positions, [0]));
+        const maskBias = where(future, g.constant("float64", [-1e9], []), 0);
+        const scores = add(mul(matmul(q, transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDim)), maskBias);
+        const attended = reshape(transpose(matmul(softmax(scores, -1), v), [0, 2, 1, 3]), [0, 0, D]);
+        const afterAttention = add(x!, linear(attended, wo!));
+        const m = rmsNorm(afterAttention);
+        const gated = linear(m, gate!);
+        return add(afterAttention, linear(mul(mul(gated, sigmoid(gated)), linear(m, up!)), down!));
+      },
+      { epsilon: 1e-6 },
+    );
   });
 });

@@ -2,6 +2,7 @@
 
 import { expect } from "vitest";
 import {
+  add,
   compile,
   type DType,
   Graph,
@@ -17,6 +18,8 @@ import {
 export interface FeedSpec {
   dtype: DType;
   dims: number[];
+  /** Shape declared in the graph when it should be symbolic (e.g. ["B", "T", 4]); defaults to dims. */
+  declared?: (number | string)[];
   /** Values; random uniform in `range` when omitted. */
   values?: number[];
   range?: [number, number];
@@ -66,19 +69,25 @@ export async function checkGradients(
   const build = (withGradients: boolean) => {
     const g = new Graph("gradcheck");
     const inputs: Record<string, Tensor> = {};
-    for (const [name, spec] of Object.entries(feeds)) inputs[name] = g.input(name, spec.dtype, spec.dims);
+    for (const [name, spec] of Object.entries(feeds)) {
+      inputs[name] = g.input(name, spec.dtype, spec.declared ?? spec.dims);
+    }
     const y = forward(inputs, g);
-    const dims = y.shape.map((d) => {
-      if (typeof d !== "number") throw new Error(`gradcheck output needs a static shape, got ${y}`);
-      return d;
-    });
-    const n = dims.reduce((a, b) => a * b, 1);
-    const cotangent = g.constant(
-      y.dtype,
-      Array.from({ length: n }, (_, i) => 0.5 + ((i * 7919) % 13) / 13),
-      dims,
-    );
-    const loss = reduceSum(mul(y, cotangent), undefined, { keepdims: false });
+    let weighted: Tensor;
+    if (y.shape.every((d) => typeof d === "number")) {
+      const dims = y.shape as number[];
+      const n = dims.reduce((a, b) => a * b, 1);
+      const cotangent = g.constant(
+        y.dtype,
+        Array.from({ length: n }, (_, i) => 0.5 + ((i * 7919) % 13) / 13),
+        dims,
+      );
+      weighted = mul(y, cotangent);
+    } else {
+      // Symbolic output shape: loss = sum(y^2 / 2 + y) still gives each element its own cotangent y + 1.
+      weighted = add(mul(mul(y, y), 0.5), y);
+    }
+    const loss = reduceSum(weighted, undefined, { keepdims: false });
     const wrtNames = Object.entries(feeds)
       .filter(([, spec]) => spec.wrt ?? (spec.dtype === "float32" || spec.dtype === "float64"))
       .map(([name]) => name);

@@ -47,6 +47,12 @@ describe("movement VJPs (float64)", () => {
     checkGradients({ x: f64([5, 3]), s: i64([1], [1]), e: i64([1], [4]) }, ({ x, s, e }) =>
       slice(x!, s!, e!, [0], [1], { shape: [3, 3] }),
     ));
+  it("Slice with unit steps and static dims (zero-pad VJP)", () =>
+    checkGradients({ x: f64([4, 6]) }, ({ x }) => slice(x!, [1, -4], [3, 1000], [0, 1])));
+  it("Slice on symbolic dims: from a start, a negative start to the end, a finite range", () =>
+    checkGradients({ x: { ...f64([2, 5, 6]), declared: ["B", "T", 6] } }, ({ x }) =>
+      concat([slice(x!, [1], [2 ** 62], [1]), slice(x!, [-4], [2 ** 62], [1]), slice(x!, [0], [4], [1])], 1),
+    ));
   it("Expand [3,1] to [2,3,4]", () => checkGradients({ x: f64([3, 1]) }, ({ x }) => expand(x!, [2, 3, 4])));
   it("Trilu lower and upper", () =>
     checkGradients({ x: f64([2, 3, 3]) }, ({ x }) => sum([trilu(x!, false), mul(trilu(x!, true, 1), 3)])));

@@ -2,9 +2,10 @@
 // their VJPs, plus the non-differentiable shape helpers (Shape, Size, Range, ConstantOfShape, Trilu).
 
 import { typedArrayOf } from "../dtype";
-import { attr, type Graph, graphOf, type Shape, type Tensor } from "../graph";
+import { attr, type Graph, graphOf, type Node, type Shape, type Tensor } from "../graph";
 import { broadcastShapes, type Dim, dimQuotient, isStatic, normalizeAxis } from "../shape";
 import { constantInts, int64s, only, type VjpRule } from "./common";
+import { sub } from "./elementwise";
 import { gather, scatterND } from "./gather";
 import { sumToShape } from "./reduce";
 
@@ -307,11 +308,84 @@ function sliceDim(dim: Dim, start: number | undefined, end: number | undefined, 
   return Math.max(0, Math.ceil((e - s) / step));
 }
 
+/** Pad(x, pads, constant 0, axes): zero padding on the given axes, pads = [begins..., ends...]. */
+export function pad(
+  x: Tensor,
+  pads: Tensor,
+  axes: readonly number[],
+  outShape: Shape,
+  name?: string,
+): Tensor {
+  const g = x.graph;
+  const zero = g.constant(x.dtype, [0], []);
+  return only(
+    g.addNode("Pad", [x, pads, zero, int64s(g, axes)], [{ dtype: x.dtype, shape: outShape }], {}, { name }),
+  );
+}
+
 /**
- * Slice's VJP scatters dy back, one sliced axis at a time (last first): along one axis a slice is a
- * Gather with indices Slice(Range(0, dim)), whose VJP is a scatter-add into zeros.
+ * Unit-step slices with constant bounds have a cheap VJP: zero-pad dy back to the input size. The pad
+ * amounts are constants for static dims, else computed from Shape at run time. Undefined when the
+ * bounds are runtime tensors, steps are not 1, or a negative bound meets a symbolic dim it may exceed.
+ */
+function slicePadVjp(
+  x: Tensor,
+  dy: Tensor,
+  axes: number[],
+  starts?: number[],
+  ends?: number[],
+  steps?: number[],
+): Tensor | undefined {
+  if (!starts || !ends || !steps || steps.some((s) => s !== 1)) return undefined;
+  const g = x.graph;
+  const begins: Tensor[] = [];
+  const afters: Tensor[] = [];
+  for (const [i, axis] of axes.entries()) {
+    const dim = x.shape[axis]!;
+    const start = starts[i]!;
+    const end = ends[i]!;
+    const toEnd = end >= INT64_MAX / 2;
+    if (typeof dim === "number") {
+      const s = Math.min(Math.max(start < 0 ? start + dim : start, 0), dim);
+      const e = Math.min(Math.max(end < 0 ? end + dim : end, 0), dim);
+      begins.push(int64s(g, [s]));
+      afters.push(int64s(g, [dim - Math.max(e, s)]));
+      continue;
+    }
+    // Symbolic dim: dimX - dimY is how much was cut; split it into before and after.
+    const cut = sub(axisDim(x, axis), axisDim(dy, axis));
+    if (start >= 0) {
+      begins.push(int64s(g, [start]));
+      afters.push(sub(cut, start));
+    } else if (toEnd) {
+      begins.push(cut);
+      afters.push(int64s(g, [0]));
+    } else {
+      return undefined;
+    }
+  }
+  return pad(dy, concat([...begins, ...afters], 0), axes, x.shape);
+}
+
+/**
+ * Slice's VJP: zero padding when the bounds allow it, else scatter dy back one sliced axis at a time (last
+ * first): along one axis a slice is a Gather with indices Slice(Range(0, dim)), whose VJP is a scatter-add.
  */
 const sliceVjp: VjpRule = (node, [dy]) => {
+  const [input, startsT, endsT, axesIn, stepsIn] = node.inputs as Tensor[];
+  const padded = slicePadVjp(
+    input!,
+    dy!,
+    constantInts(axesIn)!,
+    constantInts(startsT),
+    constantInts(endsT),
+    constantInts(stepsIn),
+  );
+  if (padded) return [padded, null, null, null, null];
+  return sliceScatterVjp(node, [dy!]);
+};
+
+function sliceScatterVjp(node: Node, [dy]: Tensor[]): (Tensor | null)[] {
   const g = dy!.graph;
   const [x, starts, ends, axesT, stepsT] = node.inputs as Tensor[];
   const axes = constantInts(axesT)!;
@@ -342,7 +416,7 @@ const sliceVjp: VjpRule = (node, [dy]) => {
     grad = scatterAlongAxis(zerosLike(into), positions, grad, axis);
   }
   return [grad, null, null, null, null];
-};
+}
 
 /** Element i of a 1-D int64 tensor as a [1] tensor (a constant when `t` is one). */
 function elementOf(t: Tensor, i: number): Tensor {
