@@ -610,13 +610,22 @@ export class SafetensorsCheckpoint {
     return file;
   }
 
+  /**
+   * Where the tensor's bytes lie: absolute offset and length in its shard file (for ONNX external-data
+   * references straight into the checkpoint).
+   */
+  byteRange(name: string): { file: string; offset: number; length: number } {
+    const info = this.info(name);
+    const file = this.fileOf(name);
+    const [begin, end] = info.dataOffsets;
+    return { file, offset: this.shards.get(file)!.dataStart + begin, length: end - begin };
+  }
+
   /** Reads one tensor into fresh memory. */
   async read(name: string): Promise<Tensor> {
     const info = this.info(name);
-    const file = this.fileOf(name);
-    const shard = this.shards.get(file)!;
-    const [begin, end] = info.dataOffsets;
-    const bytes = await readExactly(await this.handle(file), end - begin, shard.dataStart + begin);
+    const { file, offset, length } = this.byteRange(name);
+    const bytes = await readExactly(await this.handle(file), length, offset);
     return { dtype: info.dtype, shape: [...info.shape], data: viewAs(info.dtype, bytes) };
   }
 
@@ -629,6 +638,8 @@ export class SafetensorsCheckpoint {
     let h = this.handles.get(file);
     if (!h) {
       h = fsp.open(file, "r");
+      // A failed open is not cached, so a later read tries again.
+      h.catch(() => this.handles.delete(file));
       this.handles.set(file, h);
     }
     return h;
@@ -637,7 +648,7 @@ export class SafetensorsCheckpoint {
   async close(): Promise<void> {
     const handles = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(handles.map(async (h) => (await h).close()));
+    await Promise.all(handles.map((h) => h.then((fh) => fh.close()).catch(() => undefined)));
   }
 }
 

@@ -280,6 +280,11 @@ describe("sharded checkpoints", () => {
           t.dtype === "I64" ? Array.from(t.data as BigInt64Array, Number) : Array.from(toFloat32(t));
         expect(values, name).toEqual(exp.as_f64.map(Math.fround));
       }
+      const range = ckpt.byteRange("layers.0.bias");
+      const raw = (await fsp.readFile(range.file)).subarray(range.offset, range.offset + range.length);
+      expect(
+        Array.from(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))),
+      ).toEqual(expected["layers.0.bias"]!.as_f64.map(Math.fround));
       expect(Array.from(await ckpt.readFloat32("head.weight"))).toEqual(
         expected["head.weight"]!.as_f64.map(Math.fround),
       );
