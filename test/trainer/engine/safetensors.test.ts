@@ -349,6 +349,40 @@ describe("sharded checkpoints", () => {
   });
 });
 
+describe("tiny-llama fixture written by transformers save_pretrained", () => {
+  for (const variant of ["untied", "tied"] as const) {
+    it(`${variant}: every parameter is F32 with its config shape, and the golden has a gradient for each`, async () => {
+      const dir = join(import.meta.dirname, "../../fixtures/tiny-llama", variant);
+      const config = JSON.parse(await fsp.readFile(join(dir, "config.json"), "utf8")) as {
+        hidden_size: number;
+        vocab_size: number;
+        num_hidden_layers: number;
+        tie_word_embeddings: boolean;
+      };
+      const ckpt = await SafetensorsCheckpoint.open(dir);
+      const golden = await SafetensorsCheckpoint.open(join(dir, "golden.safetensors"));
+      try {
+        expect(ckpt.metadata).toEqual({ format: "pt" });
+        expect(ckpt.has("lm_head.weight")).toBe(!config.tie_word_embeddings);
+        expect(ckpt.names().length).toBe(9 * config.num_hidden_layers + (config.tie_word_embeddings ? 2 : 3));
+        expect(ckpt.info("model.embed_tokens.weight").shape).toEqual([config.vocab_size, config.hidden_size]);
+        const names = JSON.parse(golden.metadata.parameter_names!) as string[];
+        expect(names.sort()).toEqual(ckpt.names().sort());
+        for (const name of names) {
+          expect(ckpt.info(name).dtype, name).toBe("F32");
+          expect(golden.info(`grad.${name}`).shape, name).toEqual(ckpt.info(name).shape);
+        }
+        expect(golden.info("loss_f64")).toMatchObject({ dtype: "F64", shape: [] });
+        const loss = (await golden.read("loss_f64")).data as Float64Array;
+        expect(loss[0]).toBeGreaterThan(0);
+      } finally {
+        await ckpt.close();
+        await golden.close();
+      }
+    });
+  }
+});
+
 describe("corrupt input gives typed errors", () => {
   const good = () => encodeSafetensors(everyDtype());
 
