@@ -5,7 +5,7 @@ import { broadcastShapes, type Dim, formatShape } from "../shape";
 import { only, type VjpRule } from "./common";
 import { mul } from "./elementwise";
 import { sumToShape } from "./reduce";
-import { squeeze, transpose, unsqueeze } from "./shape";
+import { reshape, squeeze, transpose, unsqueeze } from "./shape";
 
 export function matmul(a: Tensor, b: Tensor, name?: string): Tensor {
   if (a.dtype !== b.dtype) throw new Error(`MatMul: dtype mismatch ${a} vs ${b}`);
@@ -28,6 +28,16 @@ export function transposeLast2(x: Tensor): Tensor {
   return transpose(x, perm);
 }
 
+/**
+ * dB for a 2-D B shared by every batch entry of A: one Gemm over the flattened rows, A2^T dY2, instead of
+ * a batched MatMul followed by a reduction over the batch.
+ */
+function sharedWeightGrad(a: Tensor, dy: Tensor): Tensor {
+  const rowsA = reshape(a, [-1, a.shape[a.rank - 1]!]);
+  const rowsDy = reshape(dy, [-1, dy.shape[dy.rank - 1]!]);
+  return gemm(rowsA, rowsDy, null, { transA: true });
+}
+
 /** dA = dY B^T and dB = A^T dY, summed over broadcast batch dims; 1-D operands are promoted and restored. */
 const matmulVjp: VjpRule = (node, [dy], needs) => {
   const [a, b] = node.inputs as [Tensor, Tensor];
@@ -43,7 +53,10 @@ const matmulVjp: VjpRule = (node, [dy], needs) => {
     if (a.rank === 1) da = squeeze(da, [0]);
   }
   if (needs[1]) {
-    db = sumToShape(matmul(transposeLast2(a2), dy2), b2.shape);
+    db =
+      b2.rank === 2 && a2.rank > 2
+        ? sharedWeightGrad(a2, dy2)
+        : sumToShape(matmul(transposeLast2(a2), dy2), b2.shape);
     if (b.rank === 1) db = squeeze(db, [1]);
   }
   return [da, db];
