@@ -1,12 +1,14 @@
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import {
   add,
+  cast,
   compile,
   concat,
+  type DType,
   EXTERNAL_DATA_ALIGNMENT,
   Graph,
   gather,
@@ -21,6 +23,7 @@ import {
   slice,
   softmax,
   transpose,
+  typedArrayOf,
 } from "../../../trainer/engine/index";
 
 function seededRandom(seed: number): () => number {
@@ -112,6 +115,27 @@ describe("serialization and forward runs through onnxruntime", () => {
     ]);
   });
 
+  it("serializes every dtype's initializers (read back through Cast to float32)", async () => {
+    const g = new Graph("dtypes");
+    const values = [0, 1, -2, 3.5, 100];
+    const cases: [DType, number[]][] = [
+      ["float32", values],
+      ["float64", values],
+      ["float16", values],
+      ["bfloat16", values],
+      ["int64", [0, 1, -2, 3, 100]],
+      ["int32", [0, 1, -2, 3, 100]],
+      ["int8", [0, 1, -2, 3, 100]],
+      ["uint8", [0, 1, 2, 3, 200]],
+      ["bool", [0, 1, 1, 0, 1]],
+    ];
+    for (const [dtype, v] of cases) {
+      g.output(cast(g.initializer(`w_${dtype}`, dtype, [5], typedArrayOf(dtype, v)), "float32"), dtype);
+    }
+    const out = await runGraph(g, {});
+    for (const [dtype, v] of cases) expect(Array.from(out[dtype]!.data as Float32Array), dtype).toEqual(v);
+  });
+
   it("writes a ModelProto that onnxruntime reports with symbolic dims", async () => {
     const g = new Graph("io");
     const x = g.input("x", "float32", ["batch", 2]);
@@ -158,4 +182,30 @@ describe("serialization and forward runs through onnxruntime", () => {
     }
     await runtime.release();
   });
+
+  it.skipIf(!existsSync("/proc/self/smaps_rollup"))(
+    "memory-maps external weights instead of copying them",
+    async () => {
+      const memory = () => {
+        const text = readFileSync("/proc/self/smaps_rollup", "utf8");
+        const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)![1]);
+        return { anonymous: kib("Anonymous") * 1024, fileBacked: (kib("Rss") - kib("Anonymous")) * 1024 };
+      };
+      const n = 4096;
+      const weightBytes = n * n * 4;
+      const g = new Graph("mapped");
+      const x = g.input("x", "float32", [1, n]);
+      g.output(matmul(x, g.initializer("w", "float32", [n, n], new Float32Array(n * n).fill(0.5))), "y");
+      const model = compile(g, { externalData: true });
+      const runtime = new Runtime({ intraOpNumThreads: 1 });
+      const before = memory();
+      const out = await runtime.run(model, { x: ortTensor("float32", new Float32Array(n).fill(1), [1, n]) });
+      const after = memory();
+      expect((out.y!.data as Float32Array)[7]).toBe(0.5 * n);
+      // The weight pages come from the data file (page cache), not from a private copy.
+      expect(after.fileBacked - before.fileBacked).toBeGreaterThan(0.8 * weightBytes);
+      expect(after.anonymous - before.anonymous).toBeLessThan(0.25 * weightBytes);
+      await runtime.release();
+    },
+  );
 });
