@@ -109,7 +109,8 @@ export function gradients(
 
   const grads = wrt.map((t) => totalGradient(t) ?? graph.atScope(`grad/${t.name}/zeros`, () => zerosLike(t)));
   if (options.addOutputs ?? true) {
-    graph.output(loss, options.lossName ?? "loss");
+    const lossName = options.lossName ?? "loss";
+    if (!graph.outputs.some((o) => o.name === lossName)) graph.output(loss, lossName);
     return grads.map((grad, i) => graph.output(grad, gradientName(wrt[i]!)));
   }
   return grads;

@@ -100,6 +100,20 @@ describe("autodiff", () => {
     expect(Array.from(out["grad/unused"]!.data as Float64Array)).toEqual([0, 0, 0]);
   });
 
+  it("keeps an existing loss output and other outputs", async () => {
+    const g = new Graph();
+    const x = g.input("x", "float64", [2]);
+    const y = mul(x, x);
+    g.output(y, "squares");
+    const loss = reduceSum(y, undefined, { keepdims: false });
+    g.output(loss, "loss");
+    gradients(g, loss, [x]);
+    expect(g.outputs.map((o) => o.name)).toEqual(["squares", "loss", "grad/x"]);
+    const out = await runtime.run(compile(g), { x: ortTensor("float64", Float64Array.from([3, -1]), [2]) });
+    expect(Array.from(out["grad/x"]!.data as Float64Array)).toEqual([6, -2]);
+    expect(Array.from(out.squares!.data as Float64Array)).toEqual([9, 1]);
+  });
+
   it("names the op when a node on the active path has no VJP rule", () => {
     const g = new Graph();
     const x = g.input("x", "float32", [2]);

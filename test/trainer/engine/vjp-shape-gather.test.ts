@@ -1,14 +1,18 @@
 import { afterAll, describe, it } from "vitest";
 import {
+  add,
   concat,
   conv,
   expand,
   flatten,
   gather,
   gatherElements,
+  gatherND,
   identity,
   mul,
   reshape,
+  scatterElements,
+  scatterND,
   slice,
   split,
   squeeze,
@@ -73,6 +77,26 @@ describe("indexing VJPs (float64)", () => {
   it("GatherElements along axis 1", () =>
     checkGradients({ x: f64([3, 4]), idx: i64([3, 2], [0, 3, 1, 1, 2, 0]) }, ({ x, idx }) =>
       gatherElements(x!, idx!, 1),
+    ));
+});
+
+describe("splicing VJPs (float64)", () => {
+  it("GatherND", () =>
+    checkGradients({ x: f64([3, 4, 2]), idx: i64([2, 2], [2, 1, 0, 3]) }, ({ x, idx }) =>
+      gatherND(x!, idx!),
+    ));
+  it("ScatterND: concept rows spliced into embeddings (data and updates)", () =>
+    checkGradients(
+      { embeds: f64([2, 5, 3]), rows: f64([2, 3]), idx: i64([2, 2], [0, 1, 1, 4]) },
+      ({ embeds, rows, idx }) => scatterND(embeds!, idx!, rows!),
+    ));
+  it("ScatterND with reduction add", () =>
+    checkGradients({ x: f64([4, 2]), u: f64([3, 2]), idx: i64([3, 1], [1, 3, 1]) }, ({ x, u, idx }) =>
+      scatterND(x!, idx!, u!, "add"),
+    ));
+  it("ScatterElements (none and add)", () =>
+    checkGradients({ x: f64([3, 4]), u: f64([3, 1]), idx: i64([3, 1], [2, 0, 3]) }, ({ x, u, idx }) =>
+      add(scatterElements(x!, idx!, u!, 1), scatterElements(x!, idx!, u!, 1, "add")),
     ));
 });
 

@@ -94,7 +94,61 @@ export function scatterElements(
   );
 }
 
+/** GatherND (batch_dims 0): indices [..., k] address the first k axes of data. */
+export function gatherND(data: Tensor, indices: Tensor, name?: string): Tensor {
+  const k = indices.shape[indices.rank - 1];
+  if (typeof k !== "number") throw new Error(`GatherND: the last dim of ${indices} must be static`);
+  const out = [...indices.shape.slice(0, -1), ...data.shape.slice(k)];
+  return only(
+    data.graph.addNode("GatherND", [data, indices], [{ dtype: data.dtype, shape: out }], {}, { name }),
+  );
+}
+
+/** The data side of GatherND is the scatter-add of dy into zeros. */
+const gatherNDVjp: VjpRule = (node, [dy]) => {
+  const [data, indices] = node.inputs as Tensor[];
+  return [scatterND(zerosLike(data!), indices!, dy!, "add"), null];
+};
+
+function reductionOf(node: { attrs: Record<string, { value: unknown }> }): string {
+  return String(node.attrs.reduction?.value ?? "none");
+}
+
+/**
+ * Splicing rows in (reduction none): overwritten entries of data get no gradient, updates get dy at their
+ * positions. With reduction add, data passes dy through unchanged. (Duplicate indices under "none" have
+ * no well-defined gradient.)
+ */
+const scatterNDVjp: VjpRule = (node, [dy], needs) => {
+  const [, indices, updates] = node.inputs as Tensor[];
+  const reduction = reductionOf(node);
+  if (reduction !== "none" && reduction !== "add")
+    throw new Error(`ScatterND VJP: reduction ${reduction} is not supported`);
+  return [
+    needs[0] ? (reduction === "add" ? dy! : scatterND(dy!, indices!, zerosLike(updates!))) : null,
+    null,
+    needs[2] ? gatherND(dy!, indices!) : null,
+  ];
+};
+
+const scatterElementsVjp: VjpRule = (node, [dy], needs) => {
+  const [, indices, updates] = node.inputs as Tensor[];
+  const axis = Number(node.attrs.axis!.value);
+  const reduction = reductionOf(node);
+  if (reduction !== "none" && reduction !== "add") {
+    throw new Error(`ScatterElements VJP: reduction ${reduction} is not supported`);
+  }
+  return [
+    needs[0] ? (reduction === "add" ? dy! : scatterElements(dy!, indices!, zerosLike(updates!), axis)) : null,
+    null,
+    needs[2] ? gatherElements(dy!, indices!, axis) : null,
+  ];
+};
+
 export const gatherVjps: Record<string, VjpRule> = {
   Gather: gatherVjp,
   GatherElements: gatherElementsVjp,
+  GatherND: gatherNDVjp,
+  ScatterND: scatterNDVjp,
+  ScatterElements: scatterElementsVjp,
 };
