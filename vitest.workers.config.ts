@@ -21,6 +21,7 @@ export default defineConfig(async () => {
             ADMIN_KEY: TEST_ADMIN_KEY,
             HMAC_SECRET: TEST_HMAC_SECRET,
             TRAINER_TIMEOUT_MS: "2000",
+            LOG_LEVEL: "error",
           },
           serviceBindings: { TRAINER: "trainer-stub" },
           workers: [
@@ -40,8 +41,6 @@ export default defineConfig(async () => {
       setupFiles: ["./test/workers/setup.ts"],
       // The trainer stub's behaviour is switched per test; files run one at a time so switches do not race.
       fileParallelism: false,
-      // Request logs are structured JSON lines; keep warnings and errors, drop per-request info lines.
-      onConsoleLog: (log: string) => !log.startsWith('{"level":"info"'),
     },
   };
 });

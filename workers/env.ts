@@ -15,6 +15,8 @@ export interface EdgeEnv {
   TRAINER_TIMEOUT_MS: string;
   DEFAULT_BASE_MODEL: string;
   GENERATION_MODEL: string;
+  /** debug | info | warn | error */
+  LOG_LEVEL?: string;
   ADMIN_KEY: string;
   HMAC_SECRET: string;
 }

@@ -1,15 +1,19 @@
-import { env } from "cloudflare:test";
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, env } from "cloudflare:test";
 import { expect } from "vitest";
 import { encodeConceptArtifact } from "../../shared/concept-artifact";
 import { signRequest } from "../../shared/hmac";
+import worker from "../../workers/index";
 import { pngBytes } from "../shared/image-fixtures";
 
 export const TEST_ADMIN_KEY = env.ADMIN_KEY;
 export const TEST_HMAC_SECRET = env.HMAC_SECRET;
 
+/**
+ * Calls the worker's fetch handler in the test isolate. (exports.default.fetch goes through the pool's
+ * loopback, whose per-call cost grows with the number of calls; health.test.ts keeps one call through it.)
+ */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(`http://edge${path}`, init));
+  return worker.fetch(new Request(`http://edge${path}`, init), env, createExecutionContext());
 }
 
 export function jsonInit(method: string, body: unknown, headers: Record<string, string> = {}): RequestInit {

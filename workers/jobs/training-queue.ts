@@ -35,10 +35,13 @@ export async function handleTrainingBatch(batch: MessageBatch<unknown>, env: Edg
   const db = drizzle(env.DB, { schema });
   for (const message of batch.messages) {
     const parsed = v.safeParse(TrainingMessageSchema, message.body);
-    const log = createLogger({
-      request_id: parsed.success ? parsed.output.request_id : "none",
-      queue: batch.queue,
-    });
+    const log = createLogger(
+      {
+        request_id: parsed.success ? parsed.output.request_id : "none",
+        queue: batch.queue,
+      },
+      env.LOG_LEVEL,
+    );
     if (!parsed.success) {
       // Nothing to mark or retry: a malformed message can never succeed.
       log("error", "malformed training message dropped", { message_id: message.id });

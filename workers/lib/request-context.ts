@@ -18,7 +18,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   const offered = c.req.header(REQUEST_ID_HEADER);
   const requestId = offered && REQUEST_ID_PATTERN.test(offered) ? offered : crypto.randomUUID();
   c.set("requestId", requestId);
-  const log = createLogger({ request_id: requestId });
+  const log = createLogger({ request_id: requestId }, c.env.LOG_LEVEL);
   c.set("log", log);
   const bookmark = c.req.header(BOOKMARK_HEADER);
   const session = c.env.DB.withSession(
