@@ -167,12 +167,23 @@ export class Runtime {
     }
   }
 
-  /** One run; returns every graph output by name. */
-  async run(model: CompiledModel, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  /**
+   * One run. Returns every graph output by name, or only `fetches`: a list of names, or names mapped to
+   * preallocated tensors that onnxruntime writes into (e.g. a gradient buffer reused every step).
+   */
+  async run(
+    model: CompiledModel,
+    feeds: Record<string, ort.Tensor>,
+    fetches?: readonly string[] | Record<string, ort.Tensor | null>,
+  ): Promise<Record<string, ort.Tensor>> {
     const session = await this.session(model, feeds);
     const missing = model.inputNames.filter((n) => !(n in feeds));
     if (missing.length > 0) throw new Error(`missing feeds: ${missing.join(", ")}`);
-    return session.run(feeds);
+    if (!fetches) return session.run(feeds);
+    return session.run(
+      feeds,
+      (Array.isArray(fetches) ? [...fetches] : fetches) as ort.InferenceSession.FetchesType,
+    );
   }
 
   get cachedSessionCount(): number {

@@ -49,6 +49,20 @@ describe("runtime", () => {
     await runtime.release();
   });
 
+  it("fetches selected outputs, optionally into preallocated buffers", async () => {
+    const g = new Graph("two");
+    const x = g.input("x", "float32", [3]);
+    g.output(mul(x, 2), "double");
+    g.output(mul(x, 3), "triple");
+    const runtime = new Runtime();
+    const model = compile(g);
+    expect(Object.keys(await runtime.run(model, feed([1, 2, 3]), ["triple"]))).toEqual(["triple"]);
+    const buffer = new Float32Array(3);
+    await runtime.run(model, feed([1, 2, 3]), { double: ortTensor("float32", buffer, [3]) });
+    expect(Array.from(buffer)).toEqual([2, 4, 6]);
+    await runtime.release();
+  });
+
   it("feeds typed arrays without copying them", () => {
     const data = Float32Array.from([1, 2, 3]);
     expect(ortTensor("float32", data, [3]).data).toBe(data);
