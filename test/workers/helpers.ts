@@ -12,8 +12,8 @@ export const TEST_HMAC_SECRET = env.HMAC_SECRET;
  * Calls the worker's fetch handler in the test isolate. (exports.default.fetch goes through the pool's
  * loopback, whose per-call cost grows with the number of calls; health.test.ts keeps one call through it.)
  */
-export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return worker.fetch(new Request(`http://edge${path}`, init), env, createExecutionContext());
+export async function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return await worker.fetch(new Request(`http://edge${path}`, init), env, createExecutionContext());
 }
 
 export function jsonInit(method: string, body: unknown, headers: Record<string, string> = {}): RequestInit {
