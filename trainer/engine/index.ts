@@ -1,6 +1,7 @@
 // Public surface of the engine: graph building, ops, serialization, runtime (and autodiff, loss).
 
 export * from "./autodiff";
+export * from "./debug";
 export * from "./dtype";
 export * from "./graph";
 export * from "./loss";

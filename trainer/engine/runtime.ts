@@ -38,8 +38,9 @@ export interface CompiledModel {
   path?: string;
   inputNames: string[];
   outputNames: string[];
-  /** Symbolic dim names per input, for shape specialization. */
+  /** Declared dims per input (symbolic names are strings), for checks and shape specialization. */
   inputDims: Map<string, readonly (number | string)[]>;
+  inputDtypes: Map<string, DType>;
 }
 
 export interface CompileOptions {
@@ -56,6 +57,7 @@ export function compile(graph: Graph, options: CompileOptions = {}): CompiledMod
     inputNames: graph.inputs.map((t) => t.name),
     outputNames: graph.outputs.map((o) => o.name),
     inputDims: new Map(graph.inputs.map((t) => [t.name, t.shape])),
+    inputDtypes: new Map(graph.inputs.map((t) => [t.name, t.dtype])),
   };
   if (options.directory || options.externalData) {
     const dir = options.directory ?? mkdtempSync(join(tmpdir(), "yo-engine-"));
@@ -176,9 +178,8 @@ export class Runtime {
     feeds: Record<string, ort.Tensor>,
     fetches?: readonly string[] | Record<string, ort.Tensor | null>,
   ): Promise<Record<string, ort.Tensor>> {
+    checkFeeds(model, feeds);
     const session = await this.session(model, feeds);
-    const missing = model.inputNames.filter((n) => !(n in feeds));
-    if (missing.length > 0) throw new Error(`missing feeds: ${missing.join(", ")}`);
     if (!fetches) return session.run(feeds);
     return session.run(
       feeds,
@@ -194,6 +195,35 @@ export class Runtime {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of sessions) await (await s).release();
+  }
+}
+
+/**
+ * Fails early, naming the input, when feeds disagree with the graph's declared types and shapes
+ * (including one symbolic dim bound to two different sizes), instead of deep inside onnxruntime.
+ */
+export function checkFeeds(model: CompiledModel, feeds: Record<string, ort.Tensor>): void {
+  const missing = model.inputNames.filter((n) => !(n in feeds));
+  if (missing.length > 0) throw new Error(`missing feeds: ${missing.join(", ")}`);
+  const bound = new Map<string, { size: number; input: string }>();
+  for (const [name, dims] of model.inputDims) {
+    const feed = feeds[name]!;
+    const dtype = model.inputDtypes.get(name)!;
+    if (ORT_TYPE[dtype] !== feed.type) throw new Error(`feed ${name}: expected ${dtype}, got ${feed.type}`);
+    const shapeText = `[${feed.dims.join(",")}] for declared [${dims.join(",")}]`;
+    if (feed.dims.length !== dims.length) throw new Error(`feed ${name}: rank mismatch, ${shapeText}`);
+    dims.forEach((d, i) => {
+      const size = feed.dims[i]!;
+      if (typeof d === "number") {
+        if (d !== size) throw new Error(`feed ${name}: dim ${i} is ${size}, ${shapeText}`);
+        return;
+      }
+      const previous = bound.get(d);
+      if (previous && previous.size !== size) {
+        throw new Error(`feed ${name}: ${d} = ${size} here but ${previous.size} in ${previous.input}`);
+      }
+      bound.set(d, { size, input: name });
+    });
   }
 }
 

@@ -228,7 +228,8 @@ describe("composite graphs", () => {
         const gated = linear(m, gate!);
         return add(afterAttention, linear(mul(mul(gated, sigmoid(gated)), linear(m, up!)), down!));
       },
-      { epsilon: 1e-6 },
+      // eps 1e-5 balances truncation and rounding for this deeper graph (1e-6: ~1.5e-7, 1e-5: ~1.3e-8).
+      { epsilon: 1e-5 },
     );
   });
 });

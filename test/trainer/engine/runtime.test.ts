@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   add,
   compile,
+  describeGraph,
   type ExecutionProvider,
   Graph,
   mul,
@@ -96,9 +97,40 @@ describe("runtime", () => {
     await runtime.release();
   });
 
-  it("reports missing feeds by name", async () => {
+  it("reports missing or mismatched feeds by name", async () => {
     const runtime = new Runtime();
     await expect(runtime.run(compile(scaleGraph(5)), {})).rejects.toThrow(/missing feeds: x/);
+    const g = new Graph("pair");
+    const a = g.input("a", "float32", ["B", 2]);
+    const b = g.input("b", "float32", ["B", 2]);
+    g.output(add(a, b), "sum");
+    const model = compile(g);
+    const f32 = (dims: number[]) => ortTensor("float32", new Float32Array(dims[0]! * dims[1]!), dims);
+    await expect(runtime.run(model, { a: f32([1, 2]), b: f32([1, 3]) })).rejects.toThrow(
+      /feed b: dim 1 is 3/,
+    );
+    await expect(runtime.run(model, { a: f32([1, 2]), b: f32([4, 2]) })).rejects.toThrow(
+      /B = 4 here but 1 in a/,
+    );
+    await expect(
+      runtime.run(model, { a: f32([1, 2]), b: ortTensor("float64", new Float64Array(2), [1, 2]) }),
+    ).rejects.toThrow(/feed b: expected float32, got float64/);
+    expect(Object.keys(await runtime.run(model, { a: f32([3, 2]), b: f32([3, 2]) }))).toEqual(["sum"]);
     await runtime.release();
+  });
+
+  it("dumps a graph with node names and types", () => {
+    const g = new Graph("dump");
+    const x = g.input("x", "float32", ["B", 4]);
+    g.output(
+      g.scope("model/layers.0/mlp", () => mul(x, 2)),
+      "y",
+    );
+    const text = describeGraph(g);
+    expect(text).toContain("input  x: float32[B,4]");
+    expect(text).toContain(
+      "/model/layers.0/mlp/Mul  Mul(x: float32[B,4], const_0: float32[]) -> float32[B,4]",
+    );
+    expect(text).toContain("output y: float32[B,4]");
   });
 });

@@ -424,11 +424,14 @@ function elementOf(t: Tensor, i: number): Tensor {
   return values ? int64s(t.graph, [values[i]!]) : gather(t, int64s(t.graph, [i]), 0);
 }
 
-/** Size of `x` along `axis` as an int64 tensor of shape [1]. */
-function axisDim(x: Tensor, axis: number): Tensor {
-  const d = x.shape[axis]!;
-  return typeof d === "number" ? int64s(x.graph, [d]) : gather(shape(x), int64s(x.graph, [axis]), 0);
+/** Size of `x` along `axis` as an int64 tensor of shape [1]: a constant when static, else from Shape(x). */
+export function dim(x: Tensor, axis: number): Tensor {
+  const a = normalizeAxis(axis, x.rank);
+  const d = x.shape[a]!;
+  return typeof d === "number" ? int64s(x.graph, [d]) : gather(shape(x), int64s(x.graph, [a]), 0);
 }
+
+const axisDim = dim;
 
 /**
  * zeros.index_add(axis, positions, updates): the data-side VJP of Gather along `axis` with 1-D or N-D
