@@ -308,19 +308,29 @@ function sliceDim(dim: Dim, start: number | undefined, end: number | undefined, 
   return Math.max(0, Math.ceil((e - s) / step));
 }
 
-/** Pad(x, pads, constant 0, axes): zero padding on the given axes, pads = [begins..., ends...]. */
+/**
+ * Zero padding of the given axes: `begins[i]`/`afters[i]` (int64 [1] tensors) pad `axes[i]`.
+ * Emitted as full-rank pads without Pad's optional `axes` input: onnxruntime 1.30's transpose optimizer
+ * permutes `pads` as if it covered every axis, which breaks (out-of-range Gather) when `axes` is given.
+ */
 export function pad(
   x: Tensor,
-  pads: Tensor,
   axes: readonly number[],
+  begins: readonly Tensor[],
+  afters: readonly Tensor[],
   outShape: Shape,
   name?: string,
 ): Tensor {
   const g = x.graph;
-  const zero = g.constant(x.dtype, [0], []);
-  return only(
-    g.addNode("Pad", [x, pads, zero, int64s(g, axes)], [{ dtype: x.dtype, shape: outShape }], {}, { name }),
-  );
+  const zero = int64s(g, [0]);
+  const full = (amounts: readonly Tensor[]) =>
+    x.shape.map((_, axis) => {
+      const i = axes.indexOf(axis);
+      return i < 0 ? zero : amounts[i]!;
+    });
+  const pads = concat([...full(begins), ...full(afters)], 0);
+  const fill = g.constant(x.dtype, [0], []);
+  return only(g.addNode("Pad", [x, pads, fill], [{ dtype: x.dtype, shape: outShape }], {}, { name }));
 }
 
 /**
@@ -364,7 +374,7 @@ function slicePadVjp(
       return undefined;
     }
   }
-  return pad(dy, concat([...begins, ...afters], 0), axes, x.shape);
+  return pad(dy, axes, begins, afters, x.shape);
 }
 
 /**
