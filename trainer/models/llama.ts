@@ -1,0 +1,322 @@
+// Llama-family decoder (Llama, Vicuna, SmolLM2, Qwen2-style q/k/v biases) as an engine graph.
+// Reads like the block diagram: embed -> [rmsNorm -> attention -> + -> rmsNorm -> mlp -> +] x L -> rmsNorm.
+// Weight names are exactly HF's `LlamaForCausalLM` state dict names.
+
+import {
+  add,
+  concat,
+  type Dim,
+  type DType,
+  type Graph,
+  gather,
+  matmul,
+  mul,
+  neg,
+  reciprocal,
+  reduceMean,
+  reshape,
+  sigmoid,
+  slice,
+  softmax,
+  sqrt,
+  type Tensor,
+  transpose,
+  typedArrayOf,
+  unsqueeze,
+} from "../engine/index";
+import type { WeightBinding } from "./weights";
+
+export interface LlamaConfig {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  /** Qwen2-style biases on q/k/v projections. */
+  attentionBias: boolean;
+}
+
+export class UnsupportedConfigError extends Error {
+  readonly code = "UNSUPPORTED_CONFIG";
+}
+
+/** Reads an HF `config.json` of a Llama-family text model (also `text_config` of a VLM). */
+export function llamaConfigFromHf(json: Record<string, unknown>): LlamaConfig {
+  const num = (key: string, fallback?: number): number => {
+    const v = json[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new UnsupportedConfigError(`config.json: ${key} must be a number (got ${JSON.stringify(v)})`);
+    }
+    return v;
+  };
+  // transformers >= 5 writes RoPE settings under rope_parameters; older checkpoints at the top level.
+  const rope = (json.rope_parameters ?? json.rope_scaling ?? {}) as Record<string, unknown>;
+  const ropeType = (rope.rope_type ?? rope.type ?? "default") as string;
+  if (ropeType !== "default") {
+    throw new UnsupportedConfigError(`config.json: rope type ${ropeType} is not supported yet`);
+  }
+  const ropeTheta = (rope.rope_theta as number | undefined) ?? num("rope_theta", 10000);
+  const hiddenSize = num("hidden_size");
+  const numHeads = num("num_attention_heads");
+  const act = json.hidden_act ?? "silu";
+  if (act !== "silu")
+    throw new UnsupportedConfigError(`config.json: hidden_act ${String(act)} is not supported`);
+  const config: LlamaConfig = {
+    hiddenSize,
+    numLayers: num("num_hidden_layers"),
+    numHeads,
+    numKvHeads: num("num_key_value_heads", numHeads),
+    headDim: num("head_dim", hiddenSize / numHeads),
+    intermediateSize: num("intermediate_size"),
+    vocabSize: num("vocab_size"),
+    rmsNormEps: num("rms_norm_eps", 1e-6),
+    ropeTheta,
+    maxPositionEmbeddings: num("max_position_embeddings", 2048),
+    tieWordEmbeddings: json.tie_word_embeddings === true,
+    attentionBias: json.attention_bias === true || json.model_type === "qwen2",
+  };
+  if (config.numHeads % config.numKvHeads !== 0) {
+    throw new UnsupportedConfigError(
+      "config.json: num_attention_heads must be a multiple of num_key_value_heads",
+    );
+  }
+  if (config.headDim % 2 !== 0)
+    throw new UnsupportedConfigError("config.json: head_dim must be even for RoPE");
+  return config;
+}
+
+/**
+ * RoPE tables as in HF's default rotary embedding: inv_freq[j] = theta^(-2j/d), angle = pos * inv_freq,
+ * cos/sin of [angle, angle] (the two halves repeat). Computed in float64, stored in `dtype`.
+ */
+export function ropeTables(
+  config: LlamaConfig,
+  dtype: DType,
+): { cos: Float32Array | Float64Array; sin: Float32Array | Float64Array } {
+  const d = config.headDim;
+  const n = config.maxPositionEmbeddings;
+  const cos = dtype === "float64" ? new Float64Array(n * d) : new Float32Array(n * d);
+  const sin = dtype === "float64" ? new Float64Array(n * d) : new Float32Array(n * d);
+  for (let j = 0; j < d / 2; j++) {
+    // HF computes inv_freq in float32 for float32 models; float64 here differs by < 1 ulp of the angle.
+    const invFreq = 1 / config.ropeTheta ** ((2 * j) / d);
+    for (let p = 0; p < n; p++) {
+      const angle = p * (dtype === "float64" ? invFreq : Math.fround(invFreq));
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      cos[p * d + j] = c;
+      cos[p * d + j + d / 2] = c;
+      sin[p * d + j] = s;
+      sin[p * d + j + d / 2] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Additive attention bias [B, 1, T, T]: 0 where query t may attend key s (s <= t and key not padding),
+ * a large negative number elsewhere. `keyIsReal[b*T + s]` marks non-padding keys (default: all real).
+ */
+export function causalAttentionBias(
+  batch: number,
+  seq: number,
+  dtype: "float32" | "float64" = "float32",
+  keyIsReal?: ArrayLike<number | boolean>,
+): Float32Array | Float64Array {
+  const out = dtype === "float64" ? new Float64Array(batch * seq * seq) : new Float32Array(batch * seq * seq);
+  // Finite, so a fully masked (padding) query row gives a uniform softmax instead of NaN.
+  const blocked = -1e9;
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < seq; t++) {
+      for (let s = 0; s < seq; s++) {
+        const real = keyIsReal === undefined || Boolean(keyIsReal[b * seq + s]);
+        out[(b * seq + t) * seq + s] = s <= t && real ? 0 : blocked;
+      }
+    }
+  }
+  return out;
+}
+
+/** Graph inputs a decoder forward pass reads besides the embeddings. */
+export interface DecoderInputs {
+  /** [B, T, H] input embeddings (token embeddings, image features, concept rows spliced in). */
+  inputsEmbeds: Tensor;
+  /** int64 [B, T] position ids. */
+  positions: Tensor;
+  /** [B, 1, T, T] additive attention bias (see causalAttentionBias). */
+  attentionBias: Tensor;
+}
+
+export class LlamaDecoder {
+  private readonly dtype: DType;
+
+  constructor(
+    readonly graph: Graph,
+    readonly config: LlamaConfig,
+    readonly weights: WeightBinding,
+  ) {
+    this.dtype = weights.dtype;
+  }
+
+  /** Standard graph inputs for a forward pass over batch `batch` x `seq` positions. */
+  inputs(batch: Dim = "batch", seq: Dim = "seq"): DecoderInputs {
+    const g = this.graph;
+    return {
+      inputsEmbeds: g.input("inputs_embeds", this.dtype, [batch, seq, this.config.hiddenSize]),
+      positions: g.input("position_ids", "int64", [batch, seq]),
+      attentionBias: g.input("attention_bias", this.dtype, [batch, 1, seq, seq]),
+    };
+  }
+
+  /** Token ids [B, T] -> embeddings [B, T, H]. */
+  embed(ids: Tensor): Tensor {
+    const table = this.w("model.embed_tokens.weight", [this.config.vocabSize, this.config.hiddenSize]);
+    return this.graph.scope("model/embed_tokens", () => gather(table, ids, 0));
+  }
+
+  /** The lm_head weight [V, H] (the embedding table when tied), for the loss or for logits. */
+  lmHead(): Tensor {
+    const c = this.config;
+    const name = c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+    return this.w(name, [c.vocabSize, c.hiddenSize]);
+  }
+
+  /** Hidden states after the final norm, [B, T, H]. */
+  forward(inputs: DecoderInputs): Tensor {
+    const g = this.graph;
+    const c = this.config;
+    const rope = g.scope("model/rotary_emb", () => this.rotaryEmbedding(inputs.positions));
+    // [B, 1, T, T] -> [B, 1, 1, T, T]: broadcast over key-value heads and query groups.
+    const bias = unsqueeze(inputs.attentionBias, [2]);
+    let h = inputs.inputsEmbeds;
+    for (let i = 0; i < c.numLayers; i++) {
+      h = g.scope(`model/layers.${i}`, () => this.decoderLayer(h, i, rope, bias));
+    }
+    return g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight"));
+  }
+
+  private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor): Tensor {
+    const g = this.graph;
+    const p = `model.layers.${i}`;
+    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`));
+    const h = add(
+      x,
+      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias)),
+      "residual_attn",
+    );
+    const mlpIn = g.scope("post_attention_layernorm", () =>
+      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`),
+    );
+    return add(
+      h,
+      g.scope("mlp", () => this.mlp(mlpIn, p)),
+      "residual_mlp",
+    );
+  }
+
+  /** x * rsqrt(mean(x^2) + eps) * w, over the hidden axis. */
+  private rmsNorm(x: Tensor, weightName: string): Tensor {
+    const w = this.w(weightName, [this.config.hiddenSize]);
+    const meanSquare = reduceMean(mul(x, x), [-1], { keepdims: true });
+    const invRms = reciprocal(sqrt(add(meanSquare, this.config.rmsNormEps)));
+    return mul(mul(x, invRms), w);
+  }
+
+  /**
+   * Grouped-query attention in a 5-D layout [B, kvHeads, groups, T, d]: the query heads sharing a
+   * key-value head (HF's repeat_kv: head h uses kv head floor(h / groups)) sit on their own axis, and K, V
+   * broadcast over it, so they are never copied per query head.
+   */
+  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor): Tensor {
+    const g = this.graph;
+    const c = this.config;
+    const [batch, seq] = [x.shape[0]!, x.shape[1]!];
+    const groups = c.numHeads / c.numKvHeads;
+    const d = c.headDim;
+    const project = (name: string, heads: number) =>
+      g.scope(name, () => this.linear(x, `${p}.self_attn.${name}`, heads * d, c.attentionBias));
+    // [B, T, kv*groups*d] -> [B, kv, groups, T, d]
+    const q = transpose(
+      reshape(project("q_proj", c.numHeads), [0, 0, c.numKvHeads, groups, d], {
+        shape: [batch, seq, c.numKvHeads, groups, d],
+      }),
+      [0, 2, 3, 1, 4],
+    );
+    // [B, T, kv*d] -> [B, kv, 1, T, d]
+    const kvHeads = (t: Tensor) =>
+      unsqueeze(
+        transpose(
+          reshape(t, [0, 0, c.numKvHeads, d], { shape: [batch, seq, c.numKvHeads, d] }),
+          [0, 2, 1, 3],
+        ),
+        [2],
+      );
+    const k = kvHeads(project("k_proj", c.numKvHeads));
+    const v = kvHeads(project("v_proj", c.numKvHeads));
+    const qr = g.scope("q_rope", () => applyRope(q, rope));
+    const kr = g.scope("k_rope", () => applyRope(k, rope));
+    const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), transpose(kr, [0, 1, 2, 4, 3]), "qk");
+    const probs = softmax(add(scores, bias, "mask"), -1);
+    const context = matmul(probs, v, "attn_v"); // [B, kv, groups, T, d]
+    const merged = reshape(transpose(context, [0, 3, 1, 2, 4]), [0, 0, c.numHeads * d], {
+      shape: [batch, seq, c.numHeads * d],
+    });
+    return g.scope("o_proj", () => this.linear(merged, `${p}.self_attn.o_proj`, c.hiddenSize, false));
+  }
+
+  /** down(silu(gate(x)) * up(x)) */
+  private mlp(x: Tensor, p: string): Tensor {
+    const g = this.graph;
+    const c = this.config;
+    const gate = g.scope("gate_proj", () => this.linear(x, `${p}.mlp.gate_proj`, c.intermediateSize, false));
+    const up = g.scope("up_proj", () => this.linear(x, `${p}.mlp.up_proj`, c.intermediateSize, false));
+    const act = g.scope("act_fn", () => mul(gate, sigmoid(gate)));
+    return g.scope("down_proj", () => this.linear(mul(act, up), `${p}.mlp.down_proj`, c.hiddenSize, false));
+  }
+
+  /** HF Linear: x @ W^T (+ b), W stored [out, in]. */
+  private linear(x: Tensor, prefix: string, outFeatures: number, bias: boolean): Tensor {
+    const inFeatures = x.shape[x.rank - 1] as number;
+    const w = this.w(`${prefix}.weight`, [outFeatures, inFeatures]);
+    const y = matmul(x, transpose(w, [1, 0]));
+    return bias ? add(y, this.w(`${prefix}.bias`, [outFeatures])) : y;
+  }
+
+  private rotaryEmbedding(positions: Tensor): Rope {
+    const g = this.graph;
+    const c = this.config;
+    const tables = ropeTables(c, this.dtype);
+    const shape = [c.maxPositionEmbeddings, c.headDim];
+    const cosTable = g.initializer("rope.cos_table", this.dtype, shape, typedArrayOf(this.dtype, tables.cos));
+    const sinTable = g.initializer("rope.sin_table", this.dtype, shape, typedArrayOf(this.dtype, tables.sin));
+    // [B, T] -> [B, 1, 1, T, d], broadcast over key-value heads and query groups.
+    return {
+      cos: unsqueeze(gather(cosTable, positions, 0, "cos"), [1, 2]),
+      sin: unsqueeze(gather(sinTable, positions, 0, "sin"), [1, 2]),
+    };
+  }
+
+  private w(name: string, shape: readonly number[]): Tensor {
+    return this.weights.weight(name, shape);
+  }
+}
+
+interface Rope {
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the head dim. */
+function applyRope(x: Tensor, rope: Rope): Tensor {
+  const d = x.shape[x.rank - 1] as number;
+  const x1 = slice(x, [0], [d / 2], [-1]);
+  const x2 = slice(x, [d / 2], [d], [-1]);
+  const rotated = concat([neg(x2), x1], -1);
+  return add(mul(x, rope.cos), mul(rotated, rope.sin));
+}
