@@ -27,6 +27,8 @@ export interface RuntimeOptions {
    * signature. Lets ORT plan memory statically; off by default.
    */
   specializeShapes?: boolean;
+  /** Write an ORT profile (JSON, one entry per node by name) under this path prefix; see endProfiling(). */
+  profileFilePrefix?: string;
   /** Called with warnings such as an execution-provider fallback; default console.warn. */
   warn?: (message: string) => void;
 }
@@ -124,6 +126,7 @@ export class Runtime {
       ...(o.intraOpNumThreads !== undefined ? { intraOpNumThreads: o.intraOpNumThreads } : {}),
       ...(o.interOpNumThreads !== undefined ? { interOpNumThreads: o.interOpNumThreads } : {}),
       ...(overrides ? { freeDimensionOverrides: overrides } : {}),
+      ...(o.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: o.profileFilePrefix } : {}),
       // Prepacking would copy memory-mapped weights into new buffers; keep them mapped.
       ...(model.path ? { extra: { session: { disable_prepacking: "1" } } } : {}),
     };
@@ -185,6 +188,11 @@ export class Runtime {
       feeds,
       (Array.isArray(fetches) ? [...fetches] : fetches) as ort.InferenceSession.FetchesType,
     );
+  }
+
+  /** Flushes the profiles of all cached sessions (when profileFilePrefix is set). */
+  async endProfiling(): Promise<void> {
+    for (const session of this.sessions.values()) (await session).endProfiling();
   }
 
   get cachedSessionCount(): number {

@@ -30,7 +30,7 @@ import {
   unsqueeze,
   where,
 } from "../../../trainer/engine/index";
-import { checkGradients, seededRandom, worstErrors } from "./gradcheck";
+import { checkGradients, type FeedSpec, seededRandom, worstErrors } from "./gradcheck";
 
 afterAll(() => console.log(JSON.stringify({ family: "autodiff", worstErrors })));
 
@@ -181,55 +181,107 @@ describe("composite graphs", () => {
     expect(g.nodes.some((n) => n.opType === "ScatterND")).toBe(false);
   });
 
-  it("a decoder-style block (RMSNorm, RoPE, GQA causal attention, SiLU MLP) on symbolic B, T", () => {
-    const D = 8;
-    const heads = 2;
-    const headDim = 4;
-    const f64 = (dims: number[], wrt = true) => ({ dtype: "float64" as const, dims, wrt });
-    return checkGradients(
-      {
-        x: { ...f64([2, 3, D]), declared: ["B", "T", D] },
-        cos: { ...f64([3, headDim], false), declared: ["T", headDim] },
-        sin: { ...f64([3, headDim], false), declared: ["T", headDim] },
-        norm: { ...f64([D]), range: [0.5, 1.5] },
-        wq: f64([heads * headDim, D]),
-        wk: f64([headDim, D]),
-        wv: f64([headDim, D]),
-        wo: f64([D, heads * headDim]),
-        gate: f64([12, D]),
-        up: f64([12, D]),
-        down: f64([D, 12]),
-      },
-      ({ x, cos, sin, norm, wq, wk, wv, wo, gate, up, down }, g) => {
-        const rmsNorm = (h: Tensor) =>
-          mul(mul(h, reciprocal(sqrt(add(reduceMean(mul(h, h), [-1]), 1e-5)))), norm!);
-        const linear = (h: Tensor, w: Tensor) => matmul(h, transpose(w));
-        const toHeads = (h: Tensor, n: number) => transpose(reshape(h, [0, 0, n, headDim]), [0, 2, 1, 3]);
-        const rope = (h: Tensor) => {
-          const rotated = concat(
-            [neg(slice(h, [headDim / 2], [headDim], [-1])), slice(h, [0], [headDim / 2], [-1])],
-            -1,
-          );
-          return add(mul(h, cos!), mul(rotated, sin!));
-        };
-        const h = rmsNorm(x!);
-        const q = rope(toHeads(linear(h, wq!), heads));
-        const kvRepeat = (t: Tensor) =>
-          reshape(expand(unsqueeze(t, [2]), [1, 1, heads, 1, 1]), [0, heads, "T", headDim]);
-        const k = kvRepeat(rope(toHeads(linear(h, wk!), 1)));
-        const v = kvRepeat(toHeads(linear(h, wv!), 1));
-        const positions = range(int64s(g, [0]), gather(shape(x!), int64s(g, [1]), 0), int64s(g, [1]));
-        const future = less(unsqueeze(positions, [1]), unsqueeze(positions, [0]));
-        const maskBias = where(future, g.constant("float64", [-1e9], []), 0);
-        const scores = add(mul(matmul(q, transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDim)), maskBias);
-        const attended = reshape(transpose(matmul(softmax(scores, -1), v), [0, 2, 1, 3]), [0, 0, D]);
-        const afterAttention = add(x!, linear(attended, wo!));
-        const m = rmsNorm(afterAttention);
-        const gated = linear(m, gate!);
-        return add(afterAttention, linear(mul(mul(gated, sigmoid(gated)), linear(m, up!)), down!));
-      },
+  it("a decoder-style block (RMSNorm, RoPE, GQA causal attention, SiLU MLP) on symbolic B, T", () =>
+    checkGradients(
+      decoderBlockFeeds("float64"),
+      (inputs, g) => decoderBlock(g, inputs),
       // eps 1e-5 balances truncation and rounding for this deeper graph (1e-6: ~1.5e-7, 1e-5: ~1.3e-8).
       { epsilon: 1e-5 },
+    ));
+
+  it("gives the same float32 gradients at every ORT optimization level (fusions do not break the backward)", async () => {
+    const g = new Graph("block32");
+    const specs = decoderBlockFeeds("float32");
+    const inputs: Record<string, Tensor> = {};
+    for (const [name, spec] of Object.entries(specs))
+      inputs[name] = g.input(name, spec.dtype, spec.declared ?? spec.dims);
+    const y = decoderBlock(g, inputs);
+    const loss = reduceSum(mul(y, y), undefined, { keepdims: false });
+    const wrt = Object.entries(specs)
+      .filter(([, s]) => s.wrt)
+      .map(([name]) => inputs[name]!);
+    gradients(g, loss, wrt);
+    const model = compile(g);
+    const random = seededRandom(11);
+    const feeds = Object.fromEntries(
+      Object.entries(specs).map(([name, spec]) => {
+        const n = spec.dims.reduce((a, b) => a * b, 1);
+        return [
+          name,
+          ortTensor(
+            "float32",
+            Float32Array.from({ length: n }, () => 2 * random() - 1),
+            spec.dims,
+          ),
+        ];
+      }),
     );
+    const results = [];
+    for (const level of ["basic", "extended", "all"] as const) {
+      const rt = new Runtime({ graphOptimizationLevel: level });
+      results.push(await rt.run(model, feeds));
+      await rt.release();
+    }
+    for (const name of ["loss", ...wrt.map((t) => `grad/${t.name}`)]) {
+      const reference = results[0]![name]!.data as Float32Array;
+      const scale = Math.max(...Array.from(reference, Math.abs));
+      for (const other of results.slice(1)) {
+        const data = other[name]!.data as Float32Array;
+        let worst = 0;
+        for (const [i, v] of reference.entries()) worst = Math.max(worst, Math.abs(v - data[i]!));
+        expect(worst / scale, name).toBeLessThan(1e-5);
+      }
+    }
   });
 });
+
+const D = 8;
+const HEADS = 2;
+const HEAD_DIM = 4;
+
+function decoderBlockFeeds(dtype: "float32" | "float64"): Record<string, FeedSpec> {
+  const spec = (dims: number[], wrt = true) => ({ dtype, dims, wrt });
+  return {
+    x: { ...spec([2, 3, D]), declared: ["B", "T", D] },
+    cos: { ...spec([3, HEAD_DIM], false), declared: ["T", HEAD_DIM] },
+    sin: { ...spec([3, HEAD_DIM], false), declared: ["T", HEAD_DIM] },
+    norm: { ...spec([D]), range: [0.5, 1.5] },
+    wq: spec([HEADS * HEAD_DIM, D]),
+    wk: spec([HEAD_DIM, D]),
+    wv: spec([HEAD_DIM, D]),
+    wo: spec([D, HEADS * HEAD_DIM]),
+    gate: spec([12, D]),
+    up: spec([12, D]),
+    down: spec([D, 12]),
+  };
+}
+
+/** Written the way a model builder would, from engine ops only. */
+function decoderBlock(g: Graph, inputs: Record<string, Tensor>): Tensor {
+  const { x, cos, sin, norm, wq, wk, wv, wo, gate, up, down } = inputs;
+  const rmsNorm = (h: Tensor) => mul(mul(h, reciprocal(sqrt(add(reduceMean(mul(h, h), [-1]), 1e-5)))), norm!);
+  const linear = (h: Tensor, w: Tensor) => matmul(h, transpose(w));
+  const toHeads = (h: Tensor, n: number) => transpose(reshape(h, [0, 0, n, HEAD_DIM]), [0, 2, 1, 3]);
+  const rope = (h: Tensor) => {
+    const rotated = concat(
+      [neg(slice(h, [HEAD_DIM / 2], [HEAD_DIM], [-1])), slice(h, [0], [HEAD_DIM / 2], [-1])],
+      -1,
+    );
+    return add(mul(h, cos!), mul(rotated, sin!));
+  };
+  const h = rmsNorm(x!);
+  const q = rope(toHeads(linear(h, wq!), HEADS));
+  const kvRepeat = (t: Tensor) =>
+    reshape(expand(unsqueeze(t, [2]), [1, 1, HEADS, 1, 1]), [0, HEADS, "T", HEAD_DIM]);
+  const k = kvRepeat(rope(toHeads(linear(h, wk!), 1)));
+  const v = kvRepeat(toHeads(linear(h, wv!), 1));
+  const positions = range(int64s(g, [0]), gather(shape(x!), int64s(g, [1]), 0), int64s(g, [1]));
+  const future = less(unsqueeze(positions, [1]), unsqueeze(positions, [0]));
+  const maskBias = where(future, g.constant(x!.dtype, [-1e9], []), 0);
+  const scores = add(mul(matmul(q, transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(HEAD_DIM)), maskBias);
+  const attended = reshape(transpose(matmul(softmax(scores, -1), v), [0, 2, 1, 3]), [0, 0, D]);
+  const afterAttention = add(x!, linear(attended, wo!));
+  const m = rmsNorm(afterAttention);
+  const gated = linear(m, gate!);
+  return add(afterAttention, linear(mul(mul(gated, sigmoid(gated)), linear(m, up!)), down!));
+}
