@@ -12,10 +12,6 @@ export function isStatic(shape: Shape): shape is readonly number[] {
   return shape.every((d) => typeof d === "number");
 }
 
-export function sameDim(a: Dim, b: Dim): boolean {
-  return a === b;
-}
-
 export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }

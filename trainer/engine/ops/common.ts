@@ -1,8 +1,7 @@
 // Shared pieces of the op library: operand coercion, int64 constants, and the VJP rule type.
 
-import { type DType, isFloat } from "../dtype";
+import type { DType } from "../dtype";
 import { type Graph, graphOf, type Node, Tensor } from "../graph";
-import { isStatic } from "../shape";
 
 /** A tensor operand, or a plain number that becomes a scalar of the other operand's dtype. */
 export type Operand = Tensor | number;
@@ -33,16 +32,8 @@ export function constantInts(t: Tensor | null | undefined): number[] | undefined
   return c ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
 }
 
-export function requireFloat(opType: string, t: Tensor): void {
-  if (!isFloat(t.dtype)) throw new Error(`${opType}: ${t} must be a float tensor`);
-}
-
 export function only(ts: Tensor[]): Tensor {
   return ts[0]!;
-}
-
-export function isStaticTensor(t: Tensor): boolean {
-  return isStatic(t.shape);
 }
 
 /**

@@ -502,15 +502,20 @@ export function expandLike(x: Tensor, like: Tensor): Tensor {
 
 const expandVjp: VjpRule = (node, [dy]) => [sumToShape(dy!, node.inputs[0]!.shape), null];
 
-/** ConstantOfShape: a tensor of `value` with the runtime shape `shapeInput`. */
-export function constantOfShape(shapeInput: Tensor, value: Tensor, outShape: Shape, name?: string): Tensor {
+/**
+ * ConstantOfShape: a tensor filled with the scalar constant `value`, of the runtime shape `shapeInput`.
+ * The static shape is `outShape`, else the shape tensor's known dims (e.g. from shape(x)).
+ */
+export function constantOfShape(shapeInput: Tensor, value: Tensor, outShape?: Shape, name?: string): Tensor {
   const c = value.graph.constantValue(value);
   if (!c) throw new Error("ConstantOfShape: value must be a constant");
+  const known = outShape ?? shapeInput.dimValues;
+  if (!known) throw new Error("ConstantOfShape: pass outShape when the shape tensor's values are unknown");
   return only(
     value.graph.addNode(
       "ConstantOfShape",
       [shapeInput],
-      [{ dtype: value.dtype, shape: outShape }],
+      [{ dtype: value.dtype, shape: known }],
       { value: attr.tensor({ dtype: c.dtype, shape: [1], data: c.data }) },
       { name },
     ),
