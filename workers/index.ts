@@ -77,7 +77,7 @@ app.onError((error, c) => {
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     await handleTrainingBatch(batch, env);
   },
 } satisfies ExportedHandler<EdgeEnv>;
