@@ -1,7 +1,18 @@
 // Graph -> ONNX ModelProto bytes (opset 21, IR 10), with large initializers optionally written once to an
 // external data file that onnxruntime memory-maps when the model is loaded from its path.
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { basename } from "node:path";
 import { BYTES_PER_ELEMENT, bytesOf, ONNX_DTYPE_CODE } from "./dtype";
 import type { AttrValue, ConstantValue, Graph, Initializer, Tensor } from "./graph";
@@ -32,6 +43,17 @@ export interface SerializedModel {
   bytes: Uint8Array;
   /** Where each external initializer goes in the data file; empty when everything is inline. */
   external: Map<string, ExternalPlacement>;
+  /** saveModel only: the existing data file already held these weights and was kept. */
+  dataReused?: boolean;
+}
+
+export interface SaveOptions {
+  externalDataThreshold?: number;
+  /**
+   * Identifies the weights (e.g. checkpoint repo + revision). When the data file next to the model was
+   * written for the same fingerprint and layout it is kept instead of rewritten.
+   */
+  weightsFingerprint?: string;
 }
 
 function tensorProto(
@@ -145,28 +167,45 @@ export function serializeModel(graph: Graph, options: SerializeOptions = {}): Se
  * Writes `<modelPath>` and, when any initializer is large, `<modelPath>.data` next to it. Load the
  * model from its path so onnxruntime resolves (and memory-maps) the data file.
  */
-export function saveModel(
-  graph: Graph,
-  modelPath: string,
-  options: { externalDataThreshold?: number } = {},
-): SerializedModel {
+export function saveModel(graph: Graph, modelPath: string, options: SaveOptions = {}): SerializedModel {
   const dataFile = `${basename(modelPath)}.data`;
   const serialized = serializeModel(graph, {
     externalDataLocation: dataFile,
     externalDataThreshold: options.externalDataThreshold,
   });
-  writeWhole(modelPath, [{ offset: 0, bytes: serialized.bytes }]);
-  if (serialized.external.size > 0) {
-    const chunks: { offset: number; bytes: Uint8Array }[] = [];
-    for (const [name, placement] of serialized.external) {
-      chunks.push({
-        offset: placement.offset,
-        bytes: bytesOf((graph.initializers.get(name) as Initializer).data),
-      });
+  writeReplacing(modelPath, [{ offset: 0, bytes: serialized.bytes }]);
+  if (serialized.external.size === 0) return serialized;
+
+  const dataPath = `${modelPath}.data`;
+  const stampPath = `${modelPath}.data.fingerprint`;
+  const layout = [...serialized.external].map(([name, p]) => `${name}@${p.offset}+${p.length}`).join(";");
+  const stamp = options.weightsFingerprint
+    ? createHash("sha256").update(options.weightsFingerprint).update(layout).digest("hex")
+    : undefined;
+  const last = [...serialized.external.values()].at(-1)!;
+  if (stamp && existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) {
+    if (existsSync(dataPath) && statSync(dataPath).size === last.offset + last.length) {
+      return { ...serialized, dataReused: true };
     }
-    writeWhole(`${modelPath}.data`, chunks);
   }
-  return serialized;
+  const chunks = [...serialized.external].map(([name, placement]) => ({
+    offset: placement.offset,
+    bytes: bytesOf((graph.initializers.get(name) as Initializer).data),
+  }));
+  writeReplacing(dataPath, chunks);
+  if (stamp) writeFileSync(stampPath, stamp);
+  else rmSync(stampPath, { force: true });
+  return { ...serialized, dataReused: false };
+}
+
+/**
+ * Writes a new file and renames it over `path`: a session that memory-mapped the old file keeps its
+ * pages (truncating a mapped file in place would crash it with SIGBUS).
+ */
+function writeReplacing(path: string, chunks: { offset: number; bytes: Uint8Array }[]): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeWhole(temporary, chunks);
+  renameSync(temporary, path);
 }
 
 function writeWhole(path: string, chunks: { offset: number; bytes: Uint8Array }[]): void {

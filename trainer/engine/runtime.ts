@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import type { DType, TensorData } from "./dtype";
+import { bytesOf, type DType, type TensorData } from "./dtype";
 import type { Graph } from "./graph";
 import { saveModel, serializeModel } from "./onnx";
 
@@ -40,6 +40,8 @@ export interface CompiledModel {
   path?: string;
   inputNames: string[];
   outputNames: string[];
+  /** True when compile() kept an existing external data file written for the same weights. */
+  dataReused?: boolean;
   /** Declared dims per input (symbolic names are strings), for checks and shape specialization. */
   inputDims: Map<string, readonly (number | string)[]>;
   inputDtypes: Map<string, DType>;
@@ -51,6 +53,17 @@ export interface CompileOptions {
   /** Implies a temporary directory when true and `directory` is not given. */
   externalData?: boolean;
   externalDataThreshold?: number;
+  /**
+   * Identifies the weights (e.g. repo + revision + config hash): an existing data file written for the
+   * same fingerprint is reused, and it keys the session cache. Without it the weights are hashed.
+   */
+  weightsFingerprint?: string;
+}
+
+function hashWeights(graph: Graph): string {
+  const hash = createHash("sha256");
+  for (const init of graph.initializers.values()) hash.update(init.name).update(bytesOf(init.data));
+  return hash.digest("hex");
 }
 
 export function compile(graph: Graph, options: CompileOptions = {}): CompiledModel {
@@ -64,10 +77,14 @@ export function compile(graph: Graph, options: CompileOptions = {}): CompiledMod
   if (options.directory || options.externalData) {
     const dir = options.directory ?? mkdtempSync(join(tmpdir(), "yo-engine-"));
     const path = join(dir, `${graph.name}.onnx`);
-    const serialized = saveModel(graph, path, { externalDataThreshold: options.externalDataThreshold });
-    // The proto holds offsets, not weights; the path and weight sizes make the key unique enough.
-    const hash = createHash("sha256").update(serialized.bytes).update(path).digest("hex");
-    return { ...base, hash, path };
+    const weights = options.weightsFingerprint ?? hashWeights(graph);
+    const serialized = saveModel(graph, path, {
+      externalDataThreshold: options.externalDataThreshold,
+      weightsFingerprint: weights,
+    });
+    // The proto holds offsets, not weights, so the weights' identity joins the session key.
+    const hash = createHash("sha256").update(serialized.bytes).update(path).update(weights).digest("hex");
+    return { ...base, hash, path, dataReused: serialized.dataReused ?? false };
   }
   const { bytes } = serializeModel(graph);
   return { ...base, hash: createHash("sha256").update(bytes).digest("hex"), bytes };

@@ -183,6 +183,41 @@ describe("serialization and forward runs through onnxruntime", () => {
     await runtime.release();
   });
 
+  it("reuses a data file written for the same weights and replaces it safely under a live session", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "engine-reuse-"));
+    const build = (fill: number) => {
+      const g = new Graph("reuse");
+      const x = g.input("x", "float32", [1, 512]);
+      g.output(matmul(x, g.initializer("w", "float32", [512, 4], new Float32Array(2048).fill(fill))), "y");
+      return g;
+    };
+    const runtime = new Runtime();
+    const x = { x: ortTensor("float32", new Float32Array(512).fill(1), [1, 512]) };
+    const first = compile(build(1), { directory: dir });
+    expect(first.dataReused).toBe(false);
+    const y1 = await runtime.run(first, x);
+    expect((y1.y!.data as Float32Array)[0]).toBe(512);
+    const inode = statSync(`${first.path}.data`).ino;
+
+    const same = compile(build(1), { directory: dir });
+    expect(same.dataReused).toBe(true);
+    expect(same.hash).toBe(first.hash);
+    expect(statSync(`${first.path}.data`).ino).toBe(inode);
+
+    const changed = compile(build(2), { directory: dir });
+    expect(changed.dataReused).toBe(false);
+    expect(changed.hash).not.toBe(first.hash);
+    expect(((await runtime.run(changed, x)).y!.data as Float32Array)[0]).toBe(1024);
+    // The first session still reads its own (replaced, not truncated) mapping.
+    expect(((await runtime.run(first, x)).y!.data as Float32Array)[0]).toBe(512);
+
+    // A caller-supplied fingerprint vouches for the weights: same fingerprint, file kept.
+    const tagged = compile(build(3), { directory: dir, weightsFingerprint: "ckpt@rev1" });
+    expect(tagged.dataReused).toBe(false);
+    expect(compile(build(3), { directory: dir, weightsFingerprint: "ckpt@rev1" }).dataReused).toBe(true);
+    await runtime.release();
+  });
+
   it.skipIf(!existsSync("/proc/self/smaps_rollup"))(
     "memory-maps external weights instead of copying them",
     async () => {
