@@ -29,6 +29,12 @@ export interface RuntimeOptions {
   specializeShapes?: boolean;
   /** Write an ORT profile (JSON, one entry per node by name) under this path prefix; see endProfiling(). */
   profileFilePrefix?: string;
+  /**
+   * For models loaded from a path: keep the memory-mapped weights as they are instead of letting MLAS
+   * prepack them (session.disable_prepacking). Saves a copy of every MatMul weight, but costs about 2x in
+   * GEMM-bound steps (bench:engine); off by default, for memory-tight serving of large checkpoints.
+   */
+  keepWeightsMapped?: boolean;
   /** Called with warnings such as an execution-provider fallback; default console.warn. */
   warn?: (message: string) => void;
 }
@@ -144,8 +150,8 @@ export class Runtime {
       ...(o.interOpNumThreads !== undefined ? { interOpNumThreads: o.interOpNumThreads } : {}),
       ...(overrides ? { freeDimensionOverrides: overrides } : {}),
       ...(o.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: o.profileFilePrefix } : {}),
-      // Prepacking would copy memory-mapped weights into new buffers; keep them mapped.
-      ...(model.path ? { extra: { session: { disable_prepacking: "1" } } } : {}),
+      // Prepacking copies memory-mapped weights into packed buffers; keepWeightsMapped trades speed for memory.
+      ...(model.path && o.keepWeightsMapped ? { extra: { session: { disable_prepacking: "1" } } } : {}),
     };
   }
 

@@ -219,7 +219,7 @@ describe("serialization and forward runs through onnxruntime", () => {
   });
 
   it.skipIf(!existsSync("/proc/self/smaps_rollup"))(
-    "memory-maps external weights instead of copying them",
+    "memory-maps external weights instead of copying them (keepWeightsMapped)",
     async () => {
       const memory = () => {
         const text = readFileSync("/proc/self/smaps_rollup", "utf8");
@@ -232,7 +232,7 @@ describe("serialization and forward runs through onnxruntime", () => {
       const x = g.input("x", "float32", [1, n]);
       g.output(matmul(x, g.initializer("w", "float32", [n, n], new Float32Array(n * n).fill(0.5))), "y");
       const model = compile(g, { externalData: true });
-      const runtime = new Runtime({ intraOpNumThreads: 1 });
+      const runtime = new Runtime({ intraOpNumThreads: 1, keepWeightsMapped: true });
       const before = memory();
       const out = await runtime.run(model, { x: ortTensor("float32", new Float32Array(n).fill(1), [1, n]) });
       const after = memory();
