@@ -6,6 +6,7 @@ import {
   div,
   erf,
   exp,
+  gelu,
   greater,
   log,
   max,
@@ -79,6 +80,10 @@ describe("unary VJPs (float64)", () => {
 describe("float32-only kernels", () => {
   it("Erf (ORT has no float64 Erf), tolerance 5e-3", () =>
     checkGradients({ x: f32([2, 4], [-2, 2]) }, ({ x }) => erf(x!), { label: "Erf" }));
+  it("Gelu exact and tanh approximation, tolerance 5e-3", () =>
+    checkGradients({ x: f32([2, 5], [-3, 3]) }, ({ x }) => add(gelu(x!), mul(gelu(x!, "tanh"), 2)), {
+      label: "Gelu",
+    }));
   it("Cast float64 -> float32 -> float64, tolerance 5e-3", () =>
     checkGradients({ x: f64([5]) }, ({ x }) => cast(mul(cast(x!, "float32"), 3), "float64"), {
       tolerance: 5e-3,

@@ -1,6 +1,7 @@
 import { afterAll, describe, it } from "vitest";
 import {
   gemm,
+  layerNormalization,
   logSoftmax,
   matmul,
   reduceMax,
@@ -40,6 +41,26 @@ describe("Gemm VJP (float64)", () => {
   }
   it("without C", () =>
     checkGradients({ a: f64([3, 4]), b: f64([2, 4]) }, ({ a, b }) => gemm(a!, b!, null, { transB: true })));
+});
+
+describe("LayerNormalization VJP", () => {
+  it("over the last axis with scale and bias", () =>
+    checkGradients({ x: f64([2, 3, 5]), scale: f64([5]), bias: f64([5]) }, ({ x, scale, bias }) =>
+      layerNormalization(x!, scale!, bias!),
+    ));
+  it("over the last two axes, no bias", () =>
+    checkGradients({ x: f64([2, 3, 4]), scale: f64([3, 4]) }, ({ x, scale }) =>
+      layerNormalization(x!, scale!, null, { axis: 1, epsilon: 1e-3 }),
+    ));
+  it("float32, reusing the node's Mean/InvStdDev outputs, tolerance 5e-3", () =>
+    checkGradients(
+      {
+        x: { dtype: "float32", dims: [3, 6], range: [-2, 2] },
+        scale: { dtype: "float32", dims: [6] },
+        bias: { dtype: "float32", dims: [6] },
+      },
+      ({ x, scale, bias }) => layerNormalization(x!, scale!, bias!),
+    ));
 });
 
 describe("reduction and softmax VJPs (float64)", () => {

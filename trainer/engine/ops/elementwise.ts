@@ -44,6 +44,19 @@ export const tanh = (x: Tensor, name?: string) => unary("Tanh", x, name);
 export const erf = (x: Tensor, name?: string) => unary("Erf", x, name);
 export const sigmoid = (x: Tensor, name?: string) => unary("Sigmoid", x, name);
 export const relu = (x: Tensor, name?: string) => unary("Relu", x, name);
+
+/** Gelu (opset 20): exact (erf) or the tanh approximation HF calls gelu_pytorch_tanh. */
+export function gelu(x: Tensor, approximate: "none" | "tanh" = "none", name?: string): Tensor {
+  return only(
+    x.graph.addNode(
+      "Gelu",
+      [x],
+      [{ dtype: x.dtype, shape: x.shape }],
+      { approximate: attr.string(approximate) },
+      { name },
+    ),
+  );
+}
 export const abs = (x: Tensor, name?: string) => unary("Abs", x, name);
 
 /** Sum of any number of same-dtype tensors (broadcasting); autodiff uses it to accumulate fan-out. */
@@ -164,6 +177,26 @@ const sigmoidVjp: VjpRule = (node, [dy]) => {
   const y = node.outputs[0]!;
   return [mul(dy!, mul(y, sub(1, y)))];
 };
+const GELU_TANH_SCALE = Math.sqrt(2 / Math.PI);
+const GELU_TANH_CUBIC = 0.044715;
+
+/**
+ * exact: d/dx x*Phi(x) = Phi(x) + x*phi(x).
+ * tanh: with t = tanh(c (x + k x^3)), d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2).
+ */
+const geluVjp: VjpRule = (node, [dy]) => {
+  const x = node.inputs[0]!;
+  if (String(node.attrs.approximate?.value ?? "none") === "tanh") {
+    const x2 = mul(x, x);
+    const t = tanh(mul(add(x, mul(mul(x2, x), GELU_TANH_CUBIC)), GELU_TANH_SCALE));
+    const inner = mul(add(mul(x2, 3 * GELU_TANH_CUBIC), 1), GELU_TANH_SCALE);
+    const slope = add(mul(add(t, 1), 0.5), mul(mul(mul(x, 0.5), sub(1, mul(t, t))), inner));
+    return [mul(dy!, slope)];
+  }
+  const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
+  const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+  return [mul(dy!, add(cdf, mul(x, pdf)))];
+};
 const reluVjp: VjpRule = (node, [dy]) => [where(greater(node.inputs[0]!, 0), dy!, 0)];
 const absVjp: VjpRule = (node, [dy]) => {
   const x = node.inputs[0]!;
@@ -194,6 +227,7 @@ export const elementwiseVjps: Record<string, VjpRule> = {
   Erf: erfVjp,
   Sigmoid: sigmoidVjp,
   Relu: reluVjp,
+  Gelu: geluVjp,
   Abs: absVjp,
   Cast: castVjp,
 };

@@ -5,6 +5,7 @@ import { convVjps } from "./conv";
 import { elementwiseVjps } from "./elementwise";
 import { gatherVjps } from "./gather";
 import { matmulVjps } from "./matmul";
+import { normalizationVjps } from "./normalization";
 import { reduceVjps } from "./reduce";
 import { shapeVjps } from "./shape";
 
@@ -13,6 +14,7 @@ export * from "./conv";
 export * from "./elementwise";
 export * from "./gather";
 export * from "./matmul";
+export * from "./normalization";
 export * from "./reduce";
 export * from "./shape";
 
@@ -20,6 +22,7 @@ export * from "./shape";
 export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   ...elementwiseVjps,
   ...matmulVjps,
+  ...normalizationVjps,
   ...reduceVjps,
   ...shapeVjps,
   ...gatherVjps,
