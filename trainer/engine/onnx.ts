@@ -25,6 +25,9 @@ export const EXTERNAL_DATA_THRESHOLD_BYTES = 1024;
 /** Page alignment lets onnxruntime map each tensor straight from the file. */
 export const EXTERNAL_DATA_ALIGNMENT = 4096;
 
+/** protobuf messages cannot exceed 2 GiB; keep some room for the graph itself. */
+const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 24;
+
 const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
 const DATA_LOCATION_EXTERNAL = 1;
 
@@ -160,6 +163,19 @@ export function serializeModel(graph: Graph, options: SerializeOptions = {}): Se
     .string(3, "0.1.0")
     .message(7, g)
     .message(8, new ProtoWriter().string(1, "").varint(2, ONNX_OPSET));
+  // Contrib ops (e.g. com.microsoft) need their domain imported too; they are all at version 1.
+  for (const domain of new Set(graph.nodes.map((n) => n.domain).filter((d) => d !== ""))) {
+    model.message(8, new ProtoWriter().string(1, domain).varint(2, 1));
+  }
+  const inlineBytes = [...graph.initializers.values()]
+    .filter((init) => !external.has(init.name))
+    .reduce((total, init) => total + init.data.byteLength, 0);
+  if (inlineBytes > MAX_INLINE_BYTES) {
+    throw new Error(
+      `graph ${graph.name} has ${inlineBytes} bytes of inline weights, over protobuf's 2 GiB limit: ` +
+        "compile it with { directory } or { externalData: true }",
+    );
+  }
   return { bytes: model.finish(), external };
 }
 

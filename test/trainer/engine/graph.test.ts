@@ -136,6 +136,23 @@ describe("serialization and forward runs through onnxruntime", () => {
     for (const [dtype, v] of cases) expect(Array.from(out[dtype]!.data as Float32Array), dtype).toEqual(v);
   });
 
+  it("imports the opset of contrib-domain nodes", async () => {
+    const g = new Graph("contrib");
+    const x = g.input("x", "float32", [2, 3]);
+    const [y] = g.addNode(
+      "FastGelu",
+      [x],
+      [{ dtype: "float32", shape: [2, 3] }],
+      {},
+      { domain: "com.microsoft" },
+    );
+    g.output(y!, "y");
+    const out = await runGraph(g, {
+      x: ortTensor("float32", Float32Array.from([0, 1, -1, 2, 0.5, 3]), [2, 3]),
+    });
+    expect((out.y!.data as Float32Array)[1]).toBeCloseTo(0.8412, 3);
+  });
+
   it("writes a ModelProto that onnxruntime reports with symbolic dims", async () => {
     const g = new Graph("io");
     const x = g.input("x", "float32", ["batch", 2]);
