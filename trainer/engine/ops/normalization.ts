@@ -52,7 +52,9 @@ export function layerNormalization(
  * With xhat = (x - mean) * invStd and g = dy * scale over the N normalized elements:
  * dx = invStd * (g - mean(g) - xhat * mean(g * xhat)); dscale = sum(dy * xhat); dbias = sum(dy).
  */
-const layerNormVjp: VjpRule = (node, [dy], needs) => {
+const layerNormVjp: VjpRule = (node, [dy, dMean, dInvStd], needs) => {
+  if (dMean || dInvStd) throw new Error(`LayerNormalization VJP: ${node.name} uses Mean/InvStdDev outputs`);
+  if (!dy) return [null, null, null].slice(0, node.inputs.length);
   const [x, scale, bias] = node.inputs as [Tensor, Tensor, Tensor | undefined];
   const [, meanOut, invStdOut] = node.outputs as [Tensor, Tensor, Tensor];
   const axis = Number(node.attrs.axis!.value);
