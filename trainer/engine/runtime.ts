@@ -35,6 +35,8 @@ export interface RuntimeOptions {
    * GEMM-bound steps (bench:engine); off by default, for memory-tight serving of large checkpoints.
    */
   keepWeightsMapped?: boolean;
+  /** Any other onnxruntime session options (memory arena, execution mode, ...), applied last. */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
   /** Called with warnings such as an execution-provider fallback; default console.warn. */
   warn?: (message: string) => void;
 }
@@ -152,6 +154,7 @@ export class Runtime {
       ...(o.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: o.profileFilePrefix } : {}),
       // Prepacking copies memory-mapped weights into packed buffers; keepWeightsMapped trades speed for memory.
       ...(model.path && o.keepWeightsMapped ? { extra: { session: { disable_prepacking: "1" } } } : {}),
+      ...o.sessionOptions,
     };
   }
 
