@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   add,
   cast,
@@ -25,6 +25,16 @@ import {
   transpose,
   typedArrayOf,
 } from "../../../trainer/engine/index";
+
+const createdDirectories: string[] = [];
+function temporaryDirectory(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  createdDirectories.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of createdDirectories) rmSync(dir, { recursive: true, force: true });
+});
 
 function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
@@ -175,7 +185,7 @@ describe("serialization and forward runs through onnxruntime", () => {
     const w2 = g.initializer("lm.weight2", "float32", [256, 300], wData);
     const b = g.initializer("lm.bias", "float32", [300], bData);
     g.output(add(add(matmul(x, w), matmul(x, w2)), b), "y");
-    const dir = mkdtempSync(join(tmpdir(), "engine-ext-"));
+    const dir = temporaryDirectory("engine-ext-");
     const model = compile(g, { directory: dir });
     expect(model.path).toBe(join(dir, "external.onnx"));
     // Weights live only in the data file, each at an aligned offset.
@@ -201,7 +211,7 @@ describe("serialization and forward runs through onnxruntime", () => {
   });
 
   it("reuses a data file written for the same weights and replaces it safely under a live session", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "engine-reuse-"));
+    const dir = temporaryDirectory("engine-reuse-");
     const build = (fill: number) => {
       const g = new Graph("reuse");
       const x = g.input("x", "float32", [1, 512]);
@@ -249,6 +259,7 @@ describe("serialization and forward runs through onnxruntime", () => {
       const x = g.input("x", "float32", [1, n]);
       g.output(matmul(x, g.initializer("w", "float32", [n, n], new Float32Array(n * n).fill(0.5))), "y");
       const model = compile(g, { externalData: true });
+      createdDirectories.push(dirname(model.path!));
       const runtime = new Runtime({ intraOpNumThreads: 1, keepWeightsMapped: true });
       const before = memory();
       const out = await runtime.run(model, { x: ortTensor("float32", new Float32Array(n).fill(1), [1, n]) });
