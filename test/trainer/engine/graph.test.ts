@@ -5,6 +5,7 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   add,
+  argMax,
   cast,
   compile,
   concat,
@@ -105,6 +106,16 @@ describe("serialization and forward runs through onnxruntime", () => {
         expect(hidden[r * 4 + j]).toBeCloseTo(acc, 5);
       }
     }
+  });
+
+  it("picks the arg max along an axis", async () => {
+    const g = new Graph("argmax");
+    const x = g.input("x", "float32", [2, 3]);
+    const best = argMax(x, -1, { keepdims: false });
+    expect(best.shape).toEqual([2]);
+    g.output(best, "best");
+    const out = await runGraph(g, { x: ortTensor("float32", Float32Array.from([1, 5, 2, 9, 0, 3]), [2, 3]) });
+    expect(Array.from(out.best!.data as BigInt64Array)).toEqual([1n, 0n]);
   });
 
   it("round-trips int64 indices, slices and concats", async () => {

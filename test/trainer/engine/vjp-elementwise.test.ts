@@ -3,6 +3,7 @@ import {
   abs,
   add,
   cast,
+  cos,
   div,
   erf,
   exp,
@@ -17,6 +18,7 @@ import {
   reciprocal,
   relu,
   sigmoid,
+  sin,
   sqrt,
   sub,
   sum,
@@ -67,6 +69,8 @@ describe("unary VJPs (float64)", () => {
     ["Sigmoid", sigmoid, [-3, 3]],
     ["Relu", relu, [-1, 1]],
     ["Abs", abs, [-1, 1]],
+    ["Sin", sin, [-3, 3]],
+    ["Cos", cos, [-3, 3]],
   ] as const;
   for (const [name, op, range] of unary) {
     it(name, () =>

@@ -58,6 +58,8 @@ export function gelu(x: Tensor, approximate: "none" | "tanh" = "none", name?: st
   );
 }
 export const abs = (x: Tensor, name?: string) => unary("Abs", x, name);
+export const sin = (x: Tensor, name?: string) => unary("Sin", x, name);
+export const cos = (x: Tensor, name?: string) => unary("Cos", x, name);
 
 /** Sum of any number of same-dtype tensors (broadcasting); autodiff uses it to accumulate fan-out. */
 export function sum(xs: readonly Tensor[], name?: string): Tensor {
@@ -177,6 +179,9 @@ const sigmoidVjp: VjpRule = (node, [dy]) => {
   const y = node.outputs[0]!;
   return [mul(dy!, mul(y, sub(1, y)))];
 };
+const sinVjp: VjpRule = (node, [dy]) => [mul(dy!, cos(node.inputs[0]!))];
+const cosVjp: VjpRule = (node, [dy]) => [neg(mul(dy!, sin(node.inputs[0]!)))];
+
 const GELU_TANH_SCALE = Math.sqrt(2 / Math.PI);
 const GELU_TANH_CUBIC = 0.044715;
 
@@ -228,6 +233,8 @@ export const elementwiseVjps: Record<string, VjpRule> = {
   Sigmoid: sigmoidVjp,
   Relu: reluVjp,
   Gelu: geluVjp,
+  Sin: sinVjp,
+  Cos: cosVjp,
   Abs: absVjp,
   Cast: castVjp,
 };

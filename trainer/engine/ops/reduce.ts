@@ -92,6 +92,22 @@ const reduceMaxVjp: VjpRule = (node, [dy]) => {
   return [mul(mask, div(dyKept, count)), null];
 };
 
+/** Index of the largest value along `axis` (int64, first one on ties); not differentiable. */
+export function argMax(x: Tensor, axis = -1, options: ReduceOptions = {}): Tensor {
+  const keepdims = options.keepdims ?? true;
+  const ax = normalizeAxis(axis, x.rank);
+  const out = x.shape.flatMap((d, i) => (i !== ax ? [d] : keepdims ? [1] : []));
+  return only(
+    x.graph.addNode(
+      "ArgMax",
+      [x],
+      [{ dtype: "int64", shape: out }],
+      { axis: { type: "int", value: ax }, keepdims: { type: "int", value: keepdims ? 1 : 0 } },
+      options,
+    ),
+  );
+}
+
 export function softmax(x: Tensor, axis = -1, name?: string): Tensor {
   const ax = normalizeAxis(axis, x.rank);
   return only(
