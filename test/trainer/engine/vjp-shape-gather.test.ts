@@ -9,7 +9,9 @@ import {
   gatherElements,
   gatherND,
   identity,
+  int64s,
   mul,
+  pad,
   reshape,
   scatterElements,
   scatterND,
@@ -56,6 +58,10 @@ describe("movement VJPs (float64)", () => {
   it("Slice on symbolic dims: from a start, a negative start to the end, a finite range", () =>
     checkGradients({ x: { ...f64([2, 5, 6]), declared: ["B", "T", 6] } }, ({ x }) =>
       concat([slice(x!, [1], [2 ** 62], [1]), slice(x!, [-4], [2 ** 62], [1]), slice(x!, [0], [4], [1])], 1),
+    ));
+  it("Pad (constant zeros) on two axes", () =>
+    checkGradients({ x: f64([2, 3, 2]) }, ({ x }, g) =>
+      pad(x!, [1, 2], [int64s(g, [1]), int64s(g, [0])], [int64s(g, [2]), int64s(g, [3])], [2, 6, 5]),
     ));
   it("Expand [3,1] to [2,3,4]", () => checkGradients({ x: f64([3, 1]) }, ({ x }) => expand(x!, [2, 3, 4])));
   it("Trilu lower and upper", () =>

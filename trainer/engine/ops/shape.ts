@@ -333,6 +333,20 @@ export function pad(
   return only(g.addNode("Pad", [x, pads, fill], [{ dtype: x.dtype, shape: outShape }], {}, { name }));
 }
 
+/** Constant-mode Pad with non-negative pads: the gradient is dy cropped back to the input's extent. */
+const padVjp: VjpRule = (node, [dy]) => {
+  const [x, pads] = node.inputs as Tensor[];
+  const mode = String(node.attrs.mode?.value ?? "constant");
+  if (mode !== "constant" || node.inputs[3])
+    throw new Error(`Pad VJP: only constant mode without axes (${node.name})`);
+  const rank = x!.rank;
+  const begins = slice(pads!, [0], [rank], [0], [1], { shape: [rank] });
+  const afters = slice(pads!, [rank], [2 * rank], [0], [1], { shape: [rank] });
+  const ends = sub(shape(dy!), afters);
+  const all = Array.from({ length: rank }, (_, i) => i);
+  return [slice(dy!, begins, ends, all, undefined, { shape: x!.shape }), null, null];
+};
+
 /**
  * Unit-step slices with constant bounds have a cheap VJP: zero-pad dy back to the input size. The pad
  * amounts are constants for static dims, else computed from Shape at run time. Undefined when the
@@ -598,6 +612,7 @@ export const shapeVjps: Record<string, VjpRule> = {
   Concat: concatVjp,
   Split: splitVjp,
   Slice: sliceVjp,
+  Pad: padVjp,
   Expand: expandVjp,
   Trilu: triluVjp,
   Identity: identityVjp,
