@@ -37,6 +37,8 @@ export interface AppVariables {
   tenantId: string;
   /** "admin", "trainer" or the API key id. */
   actor: string;
+  /** Milliseconds spent waiting on the trainer node, reported in Server-Timing so edge overhead is visible. */
+  timings: { trainerMs: number };
 }
 
 export type AppEnv = { Bindings: EdgeEnv; Variables: AppVariables };

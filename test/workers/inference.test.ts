@@ -5,7 +5,7 @@ import { readConceptArtifactHeader } from "../../shared/concept-artifact";
 import { verifyRequest } from "../../shared/hmac";
 import { MAX_IMAGES_PER_RECOGNIZE } from "../../shared/limits";
 import { type PromptPlan, PromptPlanSchema } from "../../shared/prompt-plan";
-import { conceptKvKey } from "../../workers/lib/concept-cache";
+import { clearConceptMemoryCache, conceptKvKey } from "../../workers/lib/concept-cache";
 import { base64ToBytes } from "../../workers/lib/images";
 import {
   artifactBytes,
@@ -231,12 +231,17 @@ describe("POST /v1/recognize", () => {
     expect(await send(b.auth, { concept: bo.name, images: [pngDataUrl()] })).toBe("concept_not_found");
   });
 
-  it("reads concept artifacts from KV: hit, miss (refilled from D1) and stale version", async () => {
+  it("reads concept artifacts from isolate memory, then KV (hit), then D1 (miss or stale KV version)", async () => {
     const tenant = await createTenant();
     const bo = await readyConcept(tenant);
     const key = conceptKvKey(bo.id, 1);
-    const recognize = () =>
-      call("/v1/recognize", jsonInit("POST", { concept: bo.name, images: [pngDataUrl()] }, tenant.auth));
+    const recognize = (fresh = true) => {
+      if (fresh) clearConceptMemoryCache();
+      return call(
+        "/v1/recognize",
+        jsonInit("POST", { concept: bo.name, images: [pngDataUrl()] }, tenant.auth),
+      );
+    };
     const artifactSent = async () => {
       const segment = (await lastPlan()).turns[0]!.segments.find((s) => s.type === "concept")!;
       return segment.type === "concept" ? base64ToBytes(segment.artifact) : new Uint8Array();
@@ -247,6 +252,10 @@ describe("POST /v1/recognize", () => {
     await env.CONCEPTS_KV.put(key, planted);
     const hit = await recognize();
     expect(hit.headers.get("x-concept-cache")).toBe(`${bo.name}=hit`);
+    expect(await artifactSent()).toEqual(planted);
+    // The isolate now remembers those immutable versioned bytes.
+    const remembered = await recognize(false);
+    expect(remembered.headers.get("x-concept-cache")).toBe(`${bo.name}=memory`);
     expect(await artifactSent()).toEqual(planted);
 
     // Miss: served from D1 and written back to KV.

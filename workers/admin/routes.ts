@@ -6,7 +6,7 @@ import { sha256Hex } from "../../shared/hmac";
 import { type ApiKeyRow, apiKeys, tenants } from "../db/schema";
 import type { AppEnv } from "../env";
 import { auditEntry } from "../lib/audit";
-import { mintApiKey, requireAdmin } from "../lib/auth";
+import { forgetApiKey, mintApiKey, requireAdmin } from "../lib/auth";
 import { ApiError } from "../lib/errors";
 import { idempotent } from "../lib/idempotency";
 import { newId, nowIso } from "../lib/ids";
@@ -79,6 +79,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const row = await db.query.apiKeys.findFirst({ where });
     if (!row) throw new ApiError("api_key_not_found");
     const revokedAt = row.revokedAt ?? nowIso();
+    forgetApiKey(row.prefix);
     await db.batch([
       db.update(apiKeys).set({ revokedAt }).where(where),
       auditEntry(db, {

@@ -69,7 +69,7 @@ export async function resolveConcepts(
   const loaded = await Promise.all(
     rows.map(async (row) => {
       const version = row.currentVersion!;
-      const { bytes, cache } = await loadConceptArtifact(env, db, {
+      const { base64, cache } = await loadConceptArtifact(env, db, {
         id: row.id,
         tenantId,
         name: row.name,
@@ -80,7 +80,7 @@ export async function resolveConcepts(
         name: row.name,
         version,
         baseModel: row.baseModel,
-        artifactBase64: bytesToBase64(bytes),
+        artifactBase64: base64,
         cache,
       };
     }),

@@ -27,6 +27,7 @@ export const inferenceRoutes = new Hono<AppEnv>()
       path: "/v1/infer",
       body: JSON.stringify(plan),
       requestId,
+      timings: c.get("timings"),
     });
     const headers: Record<string, string> = { "x-concept-cache": cacheHeader(concepts) };
     if (plan.options.stream) {
@@ -57,6 +58,7 @@ export const inferenceRoutes = new Hono<AppEnv>()
       path: "/v1/infer",
       body: JSON.stringify(plan),
       requestId,
+      timings: c.get("timings"),
     });
     const parsed = v.safeParse(RecognizeNodeResultSchema, await node.json().catch(() => null));
     if (!parsed.success || parsed.output.results.length !== body.images.length) {

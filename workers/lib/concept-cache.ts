@@ -8,8 +8,36 @@ import { readConceptArtifactHeader } from "../../shared/concept-artifact";
 import { conceptVersions } from "../db/schema";
 import type { Db, EdgeEnv } from "../env";
 import { ApiError } from "./errors";
+import { bytesToBase64 } from "./images";
 
-export type CacheOutcome = "hit" | "miss" | "stale";
+/** memory: this isolate had it; hit: KV had it; miss: read from D1; stale: KV held other bytes, D1 won. */
+export type CacheOutcome = "memory" | "hit" | "miss" | "stale";
+
+/**
+ * Versioned keys never change content, so an isolate may keep artifacts it has read (as base64, the form
+ * prompt plans need) without invalidation; a byte budget bounds it, least recently used first out.
+ */
+const MEMORY_BUDGET_BYTES = 32 * 1024 * 1024;
+const memory = new Map<string, { bytes: Uint8Array; base64: string }>();
+let memoryBytes = 0;
+
+function remember(key: string, bytes: Uint8Array): { bytes: Uint8Array; base64: string } {
+  const entry = { bytes, base64: bytesToBase64(bytes) };
+  memory.set(key, entry);
+  memoryBytes += bytes.byteLength + entry.base64.length;
+  for (const [oldKey, old] of memory) {
+    if (memoryBytes <= MEMORY_BUDGET_BYTES) break;
+    memory.delete(oldKey);
+    memoryBytes -= old.bytes.byteLength + old.base64.length;
+  }
+  return entry;
+}
+
+/** For tests: forget everything this isolate remembered. */
+export function clearConceptMemoryCache(): void {
+  memory.clear();
+  memoryBytes = 0;
+}
 
 export function conceptKvKey(conceptId: string, version: number): string {
   return `concept:${conceptId}:v${version}`;
@@ -37,12 +65,19 @@ export async function loadConceptArtifact(
   env: EdgeEnv,
   db: Db,
   concept: { id: string; tenantId: string; name: string; currentVersion: number },
-): Promise<{ bytes: Uint8Array; cache: CacheOutcome }> {
+): Promise<{ bytes: Uint8Array; base64: string; cache: CacheOutcome }> {
   const key = conceptKvKey(concept.id, concept.currentVersion);
+  const remembered = memory.get(key);
+  if (remembered) {
+    memory.delete(key);
+    memory.set(key, remembered);
+    return { ...remembered, cache: "memory" };
+  }
   const cached = await env.CONCEPTS_KV.get(key, "arrayBuffer");
   if (cached) {
     const bytes = new Uint8Array(cached);
-    if (carriesVersion(bytes, concept.name, concept.currentVersion)) return { bytes, cache: "hit" };
+    if (carriesVersion(bytes, concept.name, concept.currentVersion))
+      return { ...remember(key, bytes), cache: "hit" };
   }
   const row = await db.query.conceptVersions.findFirst({
     where: and(
@@ -58,5 +93,5 @@ export async function loadConceptArtifact(
     );
   const bytes = row.artifact;
   await env.CONCEPTS_KV.put(key, bytes);
-  return { bytes, cache: cached ? "stale" : "miss" };
+  return { ...remember(key, bytes), cache: cached ? "stale" : "miss" };
 }

@@ -16,6 +16,8 @@ export interface TrainerCall {
   body?: string;
   requestId: string;
   timeoutMs?: number;
+  /** Accumulates the wall time of the call (request context timings). */
+  timings?: { trainerMs: number };
 }
 
 function unavailable(detail: string, retryAfter = String(TRAINER_RETRY_AFTER_SECONDS)): ApiError {
@@ -35,6 +37,7 @@ export async function callTrainer(env: EdgeEnv, call: TrainerCall): Promise<Resp
   };
   if (call.method !== "GET") init.body = body;
   let response: Response;
+  const started = performance.now();
   try {
     response = env.TRAINER ? await env.TRAINER.fetch(url, init) : await fetch(url, init);
   } catch (error) {
@@ -42,6 +45,8 @@ export async function callTrainer(env: EdgeEnv, call: TrainerCall): Promise<Resp
     throw unavailable(
       timedOut ? `trainer node did not answer within ${timeoutMs} ms` : "trainer node unreachable",
     );
+  } finally {
+    if (call.timings) call.timings.trainerMs += performance.now() - started;
   }
   if (response.ok) return response;
   await response.body?.cancel();
