@@ -11,13 +11,16 @@ inputs_embeds only. Two warm-up steps, then the median of `--steps` timed steps.
 
 Prints one JSON line:
   {"bench":"softprompt_step_torch","torch_ms":...,"threads":...,"steps":...,"torch_version":...,...}
-plus the peak resident set size of the process (peak_rss_mb).
+plus the peak resident set size of the process (peak_rss_mb), the 1-minute load average before and after
+(load_avg_1m) and a 1024^3 float32 matmul throughput at the same thread count (matmul_gflops): on a shared
+machine the step time is only meaningful next to those.
 
 Usage: python tools/reference/bench_step.py [--threads 2] [--steps 5] [--batch 4] [--seq 128] [--targets 32]
 """
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
@@ -82,6 +85,7 @@ def main() -> None:
         assert x.grad is not None and x.grad.shape == x.shape
         return float(loss.detach())
 
+    load_before = os.getloadavg()[0]
     for _ in range(args.warmup):
         step()
     times = []
@@ -89,6 +93,15 @@ def main() -> None:
         t0 = time.perf_counter()
         loss = step()
         times.append((time.perf_counter() - t0) * 1000)
+
+    # Machine speed right now: 1024^3 float32 matmul throughput at the same thread count, so that runs on a
+    # busy or different machine can be put side by side.
+    a, b = torch.randn(1024, 1024, generator=g), torch.randn(1024, 1024, generator=g)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    calib_gflops = 2 * 1024**3 * 10 / (time.perf_counter() - t0) / 1e9
 
     print(
         json.dumps(
@@ -106,6 +119,8 @@ def main() -> None:
                 "params": n_params,
                 "loss": round(loss, 4),
                 "all_ms": [round(t, 1) for t in times],
+                "matmul_gflops": round(calib_gflops, 1),
+                "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                 # ru_maxrss is in KiB on Linux.
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             }
