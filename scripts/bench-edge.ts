@@ -225,8 +225,11 @@ async function main() {
     { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
   try {
     await waitForEdge(child);
     const { keys, conceptId, conceptName } = await seed();

@@ -13,7 +13,9 @@ const devVars = path.join(root, ".dev.vars");
 
 if (!existsSync(devVars)) {
   const adminKey = randomBytes(24).toString("hex");
-  writeFileSync(devVars, `ADMIN_KEY=${adminKey}\nHMAC_SECRET=${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  writeFileSync(devVars, `ADMIN_KEY=${adminKey}\nHMAC_SECRET=${randomBytes(32).toString("hex")}\n`, {
+    mode: 0o600,
+  });
   console.log(`wrote .dev.vars with fresh secrets (admin key: ${adminKey})`);
 }
 
