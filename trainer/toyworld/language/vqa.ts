@@ -1,0 +1,84 @@
+// Attribute VQA for evaluation: one question, one canonical short answer, scored by answers.ts.
+// Like LLaVA-1.5's short-answer data, questions end with an instruction to answer in a word.
+
+import type { Random } from "../random";
+import type { Scene } from "../scene";
+import { COLOURS, SHAPES } from "../vocabulary";
+import type { VqaKind } from "./answers";
+import { canReferTo, plural, referTo } from "./phrases";
+
+export const SHORT_ANSWER_SUFFIX = "Answer with a single word or number.";
+
+export interface VqaQuestion {
+  kind: VqaKind;
+  question: string;
+  /** Canonical: a vocabulary word ("red", "top-left", "none"), a digit string, or "yes"/"no". */
+  answer: string;
+}
+
+type VqaAsker = (scene: Scene, rng: Random) => VqaQuestion | undefined;
+
+export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
+  colour: (scene, rng) => {
+    const o = rng.pick(scene.objects);
+    return {
+      kind: "colour",
+      question: `What colour is ${referTo(scene, o, rng, "colour")}?`,
+      answer: o.colour,
+    };
+  },
+  shape: (scene, rng) => {
+    const o = rng.pick(scene.objects);
+    return { kind: "shape", question: `What shape is ${referTo(scene, o, rng, "shape")}?`, answer: o.shape };
+  },
+  pattern: (scene, rng) => {
+    const o = rng.pick(scene.objects);
+    return {
+      kind: "pattern",
+      question: `What pattern does ${referTo(scene, o, rng)} have?`,
+      answer: o.pattern,
+    };
+  },
+  mark: (scene, rng) => {
+    const o = rng.pick(scene.objects);
+    return {
+      kind: "mark",
+      question: `What mark does ${referTo(scene, o, rng)} carry (dot, band, outline, cap or none)?`,
+      answer: o.mark,
+    };
+  },
+  position: (scene, rng) => {
+    const candidates = scene.objects.filter((o) => canReferTo(scene, o, "cell"));
+    if (candidates.length === 0) return undefined;
+    const o = rng.pick(candidates);
+    return {
+      kind: "position",
+      question: `Where in the 3x3 grid is ${referTo(scene, o, rng, "cell")}?`,
+      answer: o.cell,
+    };
+  },
+  count: (scene, rng) => {
+    const by = rng.pick(["all", "colour", "shape"] as const);
+    if (by === "all")
+      return { kind: "count", question: "How many objects are there?", answer: String(scene.objects.length) };
+    if (by === "colour") {
+      const colour = rng.chance(0.8) ? rng.pick(scene.objects).colour : rng.pick(COLOURS);
+      const n = scene.objects.filter((o) => o.colour === colour).length;
+      return { kind: "count", question: `How many ${colour} objects are there?`, answer: String(n) };
+    }
+    const shape = rng.chance(0.8) ? rng.pick(scene.objects).shape : rng.pick(SHAPES);
+    const n = scene.objects.filter((o) => o.shape === shape).length;
+    return { kind: "count", question: `How many ${plural(shape)} are there?`, answer: String(n) };
+  },
+};
+
+/** A question of the given kind, or of the first kind after it that applies to the scene. */
+export function vqaQuestion(scene: Scene, rng: Random, kind: Exclude<VqaKind, "yesno">): VqaQuestion {
+  const kinds = Object.keys(VQA_ASKERS) as Exclude<VqaKind, "yesno">[];
+  const start = kinds.indexOf(kind);
+  for (let i = 0; i < kinds.length; i++) {
+    const q = VQA_ASKERS[kinds[(start + i) % kinds.length]!](scene, rng);
+    if (q) return q;
+  }
+  throw new Error("vqaQuestion: unreachable, counting always applies");
+}
