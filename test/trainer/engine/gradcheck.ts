@@ -34,6 +34,12 @@ export interface GradCheckOptions {
   label?: string;
   /** Key under which the worst error is recorded (default: the input dtype). */
   recordAs?: string;
+  /**
+   * For float64 checks, also run the same graph in float32 at ORT level "all" and compare its gradients
+   * with the float64 ones (relative to the largest): ORT's optimizers mostly skip float64 graphs, so this
+   * is what exercises their rewrites of the backward. Default true; tolerance 1e-4.
+   */
+  float32AtLevelAll?: boolean;
 }
 
 /** Worst error seen per dtype, printed by the test files for the record. */
@@ -48,6 +54,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 const runtime = new Runtime({ graphOptimizationLevel: "basic", intraOpNumThreads: 1 });
+const optimizingRuntime = new Runtime({ graphOptimizationLevel: "all", intraOpNumThreads: 1 });
+const FLOAT32_VS_FLOAT64_TOLERANCE = 1e-4;
 
 /**
  * Builds `forward` on the inputs, reduces its output y to loss = sum(y * r) with a fixed random r (so every
@@ -66,10 +74,10 @@ export async function checkGradients(
     const [lo, hi] = spec.range ?? [-1, 1];
     values[name] = spec.values ?? Array.from({ length: n }, () => lo + (hi - lo) * random());
   }
-  const build = (withGradients: boolean) => {
+  const build = (withGradients: boolean, specs: Record<string, FeedSpec> = feeds) => {
     const g = new Graph("gradcheck");
     const inputs: Record<string, Tensor> = {};
-    for (const [name, spec] of Object.entries(feeds)) {
+    for (const [name, spec] of Object.entries(specs)) {
       inputs[name] = g.input(name, spec.dtype, spec.declared ?? spec.dims);
     }
     const y = forward(inputs, g);
@@ -88,7 +96,7 @@ export async function checkGradients(
       weighted = add(mul(mul(y, y), 0.5), y);
     }
     const loss = reduceSum(weighted, undefined, { keepdims: false });
-    const wrtNames = Object.entries(feeds)
+    const wrtNames = Object.entries(specs)
       .filter(([, spec]) => spec.wrt ?? (spec.dtype === "float32" || spec.dtype === "float64"))
       .map(([name]) => name);
     if (withGradients)
@@ -103,9 +111,9 @@ export async function checkGradients(
   const joint = build(true);
   const forwardOnly = build(false);
 
-  const feedsFor = (override?: { name: string; index: number; delta: number }) => {
+  const feedsFor = (override?: { name: string; index: number; delta: number }, specs = feeds) => {
     const out: Record<string, ReturnType<typeof ortTensor>> = {};
-    for (const [name, spec] of Object.entries(feeds)) {
+    for (const [name, spec] of Object.entries(specs)) {
       const v = [...values[name]!];
       if (override && override.name === name) v[override.index]! += override.delta;
       out[name] = ortTensor(spec.dtype, typedArrayOf(spec.dtype, v), spec.dims);
@@ -141,5 +149,30 @@ export async function checkGradients(
   const dtype = feeds[joint.wrtNames[0]!]!.dtype;
   const tolerance = options.tolerance ?? (dtype === "float64" ? 1e-6 : 5e-3);
   expect(worst, `${options.label ?? ""} worst error ${worst}`).toBeLessThan(tolerance);
+
+  const floatSpecs = Object.values(feeds).filter((s) => s.dtype === "float32" || s.dtype === "float64");
+  if ((options.float32AtLevelAll ?? true) && floatSpecs.every((s) => s.dtype === "float64")) {
+    const specs32 = Object.fromEntries(
+      Object.entries(feeds).map(([name, s]) => [
+        name,
+        s.dtype === "float64" ? { ...s, dtype: "float32" as const } : s,
+      ]),
+    );
+    const joint32 = build(true, specs32);
+    const out32 = await optimizingRuntime.run(joint32.model, feedsFor(undefined, specs32));
+    let worst32 = 0;
+    for (const name of joint.wrtNames) {
+      const expected = analytic[`grad/${name}`]!.data as ArrayLike<number>;
+      const actual = out32[`grad/${name}`]!.data as ArrayLike<number>;
+      const scale = Math.max(1e-6, ...Array.from(expected, (v) => Math.abs(Number(v))));
+      for (let i = 0; i < expected.length; i++) {
+        worst32 = Math.max(worst32, Math.abs(Number(actual[i]) - Number(expected[i])) / scale);
+      }
+    }
+    const key = "float32 at ORT level all vs float64";
+    const label = options.label ?? expect.getState().currentTestName ?? "";
+    if (!worstErrors[key] || worstErrors[key].error < worst32) worstErrors[key] = { error: worst32, label };
+    expect(worst32, `float32 at level all vs float64: ${worst32}`).toBeLessThan(FLOAT32_VS_FLOAT64_TOLERANCE);
+  }
   return worst;
 }
