@@ -52,9 +52,10 @@ export function objectPhrase(o: ObjectIdentity, options: PhraseOptions = {}): st
   return `${article(words)} ${words}${mark ? ` with ${mark}` : ""}`;
 }
 
-/** "the red striped star" for an object already introduced. */
+/** "the red striped star", "the solid red star": for an object already introduced. Solid is said here,
+ * unlike in first mentions, so the phrase tells a solid star from a striped one of the same colour. */
 export function definitePhrase(o: ObjectIdentity): string {
-  return `the ${[o.colour, patternAdjective(o.pattern), o.shape].filter(Boolean).join(" ")}`;
+  return o.pattern === "solid" ? `the solid ${o.colour} ${o.shape}` : `the ${o.colour} ${o.pattern} ${o.shape}`;
 }
 
 /** Joins phrases as English lists: "a, b and c". */
@@ -63,48 +64,47 @@ export function listPhrase(items: readonly string[]): string {
   return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
 }
 
-export type ReferenceBasis = "shape" | "colour" | "colour+shape" | "full" | "cell";
+interface Description {
+  text: string;
+  matches: (x: SceneObject) => boolean;
+}
+
+/** Ways to pick out `o`, simplest first, each with the test a listener would apply. */
+function descriptions(o: SceneObject, avoid: ReferenceAvoid): Description[] {
+  const out: Description[] = [];
+  if (avoid !== "shape") out.push({ text: `the ${o.shape}`, matches: (x) => x.shape === o.shape });
+  if (avoid !== "colour") out.push({ text: `the ${o.colour} object`, matches: (x) => x.colour === o.colour });
+  if (avoid !== "shape" && avoid !== "colour") {
+    out.push({
+      text: `the ${o.colour} ${o.shape}`,
+      matches: (x) => x.shape === o.shape && x.colour === o.colour,
+    });
+  }
+  if (avoid !== "cell")
+    out.push({ text: `the object ${CELL_PHRASE[o.cell]}`, matches: (x) => x.cell === o.cell });
+  if (avoid === "cell") {
+    // Without position, fall back to the full identity, saying "solid" explicitly so that "the red
+    // star" never stands for "the solid red star" beside a striped one.
+    const full = (x: ObjectIdentity) => `${x.colour} ${x.pattern} ${x.shape}`;
+    out.push({ text: `the ${full(o)}`, matches: (x) => full(x) === full(o) });
+  }
+  return out;
+}
+
+export type ReferenceAvoid = "shape" | "colour" | "cell" | "none";
 
 /**
  * A definite description that picks out exactly one object, never using the attribute a question asks
  * about ("What shape is the red object?" must not say "star"). Position always works because each grid
  * cell holds at most one object.
  */
-export function referTo(
-  scene: Scene,
-  o: SceneObject,
-  rng: Random,
-  avoid: "shape" | "colour" | "cell" | "none" = "none",
-): string {
-  const unique = (match: (x: SceneObject) => boolean) => scene.objects.filter(match).length === 1;
-  const options: string[] = [];
-  if (avoid !== "shape" && unique((x) => x.shape === o.shape)) options.push(`the ${o.shape}`);
-  if (avoid !== "colour" && unique((x) => x.colour === o.colour)) options.push(`the ${o.colour} object`);
-  if (
-    avoid !== "shape" &&
-    avoid !== "colour" &&
-    unique((x) => x.shape === o.shape && x.colour === o.colour)
-  ) {
-    options.push(`the ${o.colour} ${o.shape}`);
-  }
-  if (avoid !== "cell") options.push(`the object ${CELL_PHRASE[o.cell]}`);
-  if (options.length === 0) {
-    // Only reachable when avoiding the cell and neither shape nor colour is unique: fall back to the
-    // full identity, which is unique unless two identical objects share a scene.
-    const full = definitePhrase(o);
-    if (unique((x) => definitePhrase(x) === full)) return full;
-    throw new Error("referTo: object cannot be referred to without its position");
-  }
-  return rng.pick(options);
+export function referTo(scene: Scene, o: SceneObject, rng: Random, avoid: ReferenceAvoid = "none"): string {
+  const unique = descriptions(o, avoid).filter((d) => scene.objects.filter(d.matches).length === 1);
+  if (unique.length === 0) throw new Error("referTo: object cannot be referred to without its position");
+  return rng.pick(unique).text;
 }
 
 /** Whether `referTo` can describe `o` without the avoided attribute. */
-export function canReferTo(scene: Scene, o: SceneObject, avoid: "shape" | "colour" | "cell"): boolean {
-  if (avoid !== "cell") return true;
-  const unique = (match: (x: SceneObject) => boolean) => scene.objects.filter(match).length === 1;
-  return (
-    unique((x) => x.shape === o.shape) ||
-    unique((x) => x.colour === o.colour) ||
-    unique((x) => definitePhrase(x) === definitePhrase(o))
-  );
+export function canReferTo(scene: Scene, o: SceneObject, avoid: ReferenceAvoid): boolean {
+  return descriptions(o, avoid).some((d) => scene.objects.filter(d.matches).length === 1);
 }
