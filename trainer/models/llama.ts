@@ -153,6 +153,33 @@ export interface DecoderInputs {
   attentionBias: Tensor;
 }
 
+/**
+ * Inputs of a decoder pass that continues from cached keys and values. The cache is position-major,
+ * [P, B, kvHeads, headDim] per layer (keys after RoPE), so the first P positions of a preallocated buffer
+ * are one contiguous prefix: a caller feeds a view of it as the past and lets onnxruntime write the new
+ * rows straight after it (no concatenation or copy of the cache outside the graph).
+ */
+export interface CachedDecoderInputs {
+  /** [B, T, H] embeddings of the new positions. */
+  inputsEmbeds: Tensor;
+  /** int64 [B, T] position ids of the new positions (rows may start at different offsets). */
+  positions: Tensor;
+  /** [B, 1, T, P+T] additive bias over past and new keys (left padding, causality). */
+  attentionBias: Tensor;
+  /** Per layer [P, B, kvHeads, headDim]; P may be 0. */
+  pastKeys: Tensor[];
+  pastValues: Tensor[];
+}
+
+/** A cached pass's outputs: hidden states of the new positions and their keys/values per layer. */
+export interface CachedDecoderOutputs {
+  /** [B, T, H] after the final norm. */
+  hidden: Tensor;
+  /** Per layer [T, B, kvHeads, headDim]: only the new rows, to be appended after the past. */
+  presentKeys: Tensor[];
+  presentValues: Tensor[];
+}
+
 export class LlamaDecoder {
   private readonly dtype: DType;
 
@@ -201,13 +228,53 @@ export class LlamaDecoder {
     return g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight"));
   }
 
-  private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor): Tensor {
+  /** Graph inputs for a cached pass: `seq` new positions after `past` cached ones. */
+  cachedInputs(batch: Dim = "batch", seq: Dim = "seq", past: Dim = "past"): CachedDecoderInputs {
+    const g = this.graph;
+    const c = this.config;
+    const total = typeof past === "number" && typeof seq === "number" ? past + seq : `${past}+${seq}`;
+    const cacheShape = [past, batch, c.numKvHeads, c.headDim];
+    const layers = [...Array(c.numLayers).keys()];
+    return {
+      inputsEmbeds: g.input("inputs_embeds", this.dtype, [batch, seq, c.hiddenSize]),
+      positions: g.input("position_ids", "int64", [batch, seq]),
+      attentionBias: g.input("attention_bias", this.dtype, [batch, 1, seq, total]),
+      pastKeys: layers.map((i) => g.input(`past.${i}.key`, this.dtype, cacheShape)),
+      pastValues: layers.map((i) => g.input(`past.${i}.value`, this.dtype, cacheShape)),
+    };
+  }
+
+  /** forward() over new positions that attend to cached keys/values as well as to each other. */
+  forwardCached(inputs: CachedDecoderInputs): CachedDecoderOutputs {
+    const g = this.graph;
+    const c = this.config;
+    const rope = g.scope("model/rotary_emb", () => this.rotaryEmbedding(inputs.positions));
+    // [B, T, d] -> [B, T, 1, d] for keys in their [B, T, kv, d] row layout.
+    const ropeRows = g.scope("model/rotary_emb", () => ({
+      cos: unsqueeze(rope.cosRows, [2]),
+      sin: unsqueeze(rope.sinRows, [2]),
+    }));
+    const bias = unsqueeze(inputs.attentionBias, [2]);
+    const presentKeys: Tensor[] = [];
+    const presentValues: Tensor[] = [];
+    let h = inputs.inputsEmbeds;
+    for (let i = 0; i < c.numLayers; i++) {
+      const cache: LayerCache = { pastKey: inputs.pastKeys[i]!, pastValue: inputs.pastValues[i]!, ropeRows };
+      h = g.scope(`model/layers.${i}`, () => this.decoderLayer(h, i, rope, bias, cache));
+      presentKeys.push(cache.presentKey!);
+      presentValues.push(cache.presentValue!);
+    }
+    const hidden = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight"));
+    return { hidden, presentKeys, presentValues };
+  }
+
+  private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
     const g = this.graph;
     const p = `model.layers.${i}`;
     const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`));
     const h = add(
       x,
-      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias)),
+      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias, cache)),
       "residual_attn",
     );
     const mlpIn = g.scope("post_attention_layernorm", () =>
@@ -233,7 +300,7 @@ export class LlamaDecoder {
    * key-value head (HF's repeat_kv: head h uses kv head floor(h / groups)) sit on their own axis, and K, V
    * broadcast over it, so they are never copied per query head.
    */
-  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor): Tensor {
+  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
     const g = this.graph;
     const c = this.config;
     const [batch, seq] = [x.shape[0]!, x.shape[1]!];
@@ -257,11 +324,27 @@ export class LlamaDecoder {
         ),
         [2],
       );
-    const k = kvHeads(project("k_proj", c.numKvHeads));
-    const v = kvHeads(project("v_proj", c.numKvHeads));
     const qr = g.scope("q_rope", () => applyRope(q, rope));
-    const kr = g.scope("k_rope", () => applyRope(k, rope));
-    const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), transpose(kr, [0, 1, 2, 4, 3]), "qk");
+    let kT: Tensor; // [B, kv, 1, d, S]
+    let v: Tensor; // [B, kv, 1, S, d]
+    if (cache) {
+      // RoPE on [B, T, kv, d] keys, then position-major [T, B, kv, d] rows appended after the past.
+      const rows = (t: Tensor) =>
+        reshape(t, [0, 0, c.numKvHeads, d], { shape: [batch, seq, c.numKvHeads, d] });
+      const kNew = g.scope("k_rope", () => applyRope(rows(project("k_proj", c.numKvHeads)), cache.ropeRows));
+      cache.presentKey = transpose(kNew, [1, 0, 2, 3], "present_key");
+      cache.presentValue = transpose(rows(project("v_proj", c.numKvHeads)), [1, 0, 2, 3], "present_value");
+      const keys = concat([cache.pastKey, cache.presentKey], 0, "concat_key"); // [P+T, B, kv, d]
+      const values = concat([cache.pastValue, cache.presentValue], 0, "concat_value");
+      kT = unsqueeze(transpose(keys, [1, 2, 3, 0]), [2]);
+      v = unsqueeze(transpose(values, [1, 2, 0, 3]), [2]);
+    } else {
+      const k = kvHeads(project("k_proj", c.numKvHeads));
+      v = kvHeads(project("v_proj", c.numKvHeads));
+      const kr = g.scope("k_rope", () => applyRope(k, rope));
+      kT = transpose(kr, [0, 1, 2, 4, 3]);
+    }
+    const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), kT, "qk");
     const probs = softmax(add(scores, bias, "mask"), -1);
     const context = matmul(probs, v, "attn_v"); // [B, kv, groups, T, d]
     const merged = reshape(transpose(context, [0, 3, 1, 2, 4]), [0, 0, c.numHeads * d], {
@@ -295,11 +378,10 @@ export class LlamaDecoder {
     const shape = [c.maxPositionEmbeddings, c.headDim];
     const cosTable = g.initializer("rope.cos_table", this.dtype, shape, typedArrayOf(this.dtype, tables.cos));
     const sinTable = g.initializer("rope.sin_table", this.dtype, shape, typedArrayOf(this.dtype, tables.sin));
+    const cosRows = gather(cosTable, positions, 0, "cos"); // [B, T, d]
+    const sinRows = gather(sinTable, positions, 0, "sin");
     // [B, T] -> [B, 1, 1, T, d], broadcast over key-value heads and query groups.
-    return {
-      cos: unsqueeze(gather(cosTable, positions, 0, "cos"), [1, 2]),
-      sin: unsqueeze(gather(sinTable, positions, 0, "sin"), [1, 2]),
-    };
+    return { cos: unsqueeze(cosRows, [1, 2]), sin: unsqueeze(sinRows, [1, 2]), cosRows, sinRows };
   }
 
   private w(name: string, shape: readonly number[]): Tensor {
@@ -307,13 +389,30 @@ export class LlamaDecoder {
   }
 }
 
-interface Rope {
+/** cos/sin broadcastable against the tensor RoPE is applied to. */
+interface RopeTables {
   cos: Tensor;
   sin: Tensor;
 }
 
+interface Rope extends RopeTables {
+  /** The gathered [B, T, d] tables before broadcasting. */
+  cosRows: Tensor;
+  sinRows: Tensor;
+}
+
+/** One layer's cached keys/values in; the new rows out (set while building the layer). */
+interface LayerCache {
+  pastKey: Tensor;
+  pastValue: Tensor;
+  /** cos/sin as [B, T, 1, d]. */
+  ropeRows: RopeTables;
+  presentKey?: Tensor;
+  presentValue?: Tensor;
+}
+
 /** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the head dim. */
-function applyRope(x: Tensor, rope: Rope): Tensor {
+function applyRope(x: Tensor, rope: RopeTables): Tensor {
   const d = x.shape[x.rank - 1] as number;
   const x1 = slice(x, [0], [d / 2], [-1]);
   const x2 = slice(x, [d / 2], [d], [-1]);

@@ -1,0 +1,156 @@
+// The frozen decoder as a generation engine: one graph that continues from a key-value cache (prefill is
+// the same graph with an empty past), run over preallocated position-major cache buffers.
+//
+// Layout: per layer, keys and values live in one Float32Array of [capacity, B, kvHeads, headDim]. A step
+// feeds views of the first P positions as the past (no copy) and lets onnxruntime write the new rows
+// straight into positions P..P+T-1 (preallocated outputs), so the cache is never concatenated or copied
+// outside the graph. Inside the graph the past is concatenated with the new rows once per layer.
+
+import * as ort from "onnxruntime-node";
+import {
+  type CompiledModel,
+  compile,
+  Graph,
+  gather,
+  matmul,
+  ortTensor,
+  type Runtime,
+  reshape,
+  transpose,
+} from "../engine/index";
+import { type LlamaConfig, LlamaDecoder } from "../models/llama";
+import { frozenWeights, type WeightValues } from "../models/weights";
+import { KvCache } from "./kv-cache";
+
+/**
+ * The cached decoder graph. Inputs: `inputs_embeds` [batch, seq, H], `position_ids` [batch, seq],
+ * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, d] and
+ * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs: `logits` [n, V] and
+ * `present.<i>.key|value` [seq, batch, kv, d] (the new rows only).
+ */
+export function buildCachedDecoderGraph(
+  config: LlamaConfig,
+  values: WeightValues,
+  name = "decoder_cached",
+): Graph {
+  const g = new Graph(name);
+  const decoder = new LlamaDecoder(g, config, frozenWeights(g, "float32", values));
+  const inputs = decoder.cachedInputs();
+  const logitPositions = g.input("logit_positions", "int64", ["n"]);
+  const out = decoder.forwardCached(inputs);
+  // Only the requested rows meet the lm_head: never [B, T, V].
+  const logits = g.scope("lm_head", () => {
+    const rows = gather(
+      reshape(out.hidden, [-1, config.hiddenSize], { shape: ["rows", config.hiddenSize] }),
+      logitPositions,
+      0,
+    );
+    return matmul(rows, transpose(decoder.lmHead(), [1, 0]));
+  });
+  g.output(logits, "logits");
+  out.presentKeys.forEach((k, i) => {
+    g.output(k, `present.${i}.key`);
+  });
+  out.presentValues.forEach((v, i) => {
+    g.output(v, `present.${i}.value`);
+  });
+  return g;
+}
+
+export interface StepInput {
+  /** [B * T * H] embeddings of the new positions, row-major [B, T, H]. */
+  embeds: Float32Array;
+  /** New positions per row (T). */
+  seq: number;
+  /** [B * T] flags: false for left padding (never attended to, no position advance). Default all real. */
+  real?: ArrayLike<boolean | number>;
+  /** Flat indices b*T + t of the positions whose next-token logits are wanted. */
+  logitsAt: readonly number[];
+}
+
+export interface CachedDecoderOptions {
+  runtime: Runtime;
+  /** Identifies the weights for caches keyed by model (repo + revision, or a random-init seed). */
+  modelId: string;
+  /** Write the model with external data here (memory-mapped weights); in-memory bytes when absent. */
+  directory?: string;
+}
+
+export class CachedDecoder {
+  readonly config: LlamaConfig;
+  readonly modelId: string;
+  private readonly runtime: Runtime;
+
+  constructor(
+    readonly model: CompiledModel,
+    config: LlamaConfig,
+    options: Pick<CachedDecoderOptions, "runtime" | "modelId">,
+  ) {
+    this.config = config;
+    this.runtime = options.runtime;
+    this.modelId = options.modelId;
+  }
+
+  static build(config: LlamaConfig, values: WeightValues, options: CachedDecoderOptions): CachedDecoder {
+    const graph = buildCachedDecoderGraph(config, values);
+    const model = compile(
+      graph,
+      options.directory ? { directory: options.directory, weightsFingerprint: options.modelId } : {},
+    );
+    return new CachedDecoder(model, config, options);
+  }
+
+  newCache(batch: number, capacity = 64): KvCache {
+    const c = this.config;
+    return new KvCache(c.numLayers, batch, c.numKvHeads * c.headDim, capacity);
+  }
+
+  /**
+   * Runs T new positions per row after the cache's P cached ones, appends their keys/values to the cache
+   * and returns the logits at `logitsAt` as [N * V].
+   */
+  async step(cache: KvCache, input: StepInput): Promise<Float32Array> {
+    const c = this.config;
+    const { batch } = cache;
+    const seq = input.seq;
+    if (input.embeds.length !== batch * seq * c.hiddenSize) {
+      throw new Error(
+        `step: ${input.embeds.length} embedding values for [${batch}, ${seq}, ${c.hiddenSize}]`,
+      );
+    }
+    const past = cache.length;
+    cache.reserve(past + seq);
+    const { positions, bias } = cache.admit(seq, input.real);
+    const cacheDims = (n: number) => [n, batch, c.numKvHeads, c.headDim];
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: ortTensor("float32", input.embeds, [batch, seq, c.hiddenSize]),
+      position_ids: ortTensor("int64", positions, [batch, seq]),
+      attention_bias: ortTensor("float32", bias, [batch, 1, seq, past + seq]),
+      logit_positions: ortTensor("int64", BigInt64Array.from(input.logitsAt, BigInt), [
+        input.logitsAt.length,
+      ]),
+    };
+    const fetches: Record<string, ort.Tensor | null> = { logits: null };
+    for (let i = 0; i < c.numLayers; i++) {
+      feeds[`past.${i}.key`] = ortTensor("float32", cache.pastView(cache.keys[i]!, past), cacheDims(past));
+      feeds[`past.${i}.value`] = ortTensor(
+        "float32",
+        cache.pastView(cache.values[i]!, past),
+        cacheDims(past),
+      );
+      fetches[`present.${i}.key`] = new ort.Tensor(
+        "float32",
+        cache.appendView(cache.keys[i]!, past, seq),
+        cacheDims(seq),
+      );
+      fetches[`present.${i}.value`] = new ort.Tensor(
+        "float32",
+        cache.appendView(cache.values[i]!, past, seq),
+        cacheDims(seq),
+      );
+    }
+    const out = await this.runtime.run(this.model, feeds, fetches);
+    cache.commit(seq);
+    return out.logits!.data as Float32Array;
+  }
+}
