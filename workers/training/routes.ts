@@ -11,6 +11,7 @@ import { findConcept } from "../concepts/concept";
 import { concepts, jobs } from "../db/schema";
 import type { AppEnv } from "../env";
 import { photoKey, toJob } from "../jobs/job";
+import { failJob } from "../jobs/training-queue";
 import { auditEntry } from "../lib/audit";
 import { requireApiKey } from "../lib/auth";
 import { ApiError } from "../lib/errors";
@@ -127,11 +128,8 @@ export const trainingRoutes = new Hono<AppEnv>().post(
     try {
       await c.env.TRAINING_QUEUE.send({ job_id: job.id, tenant_id: tenantId, request_id: requestId });
     } catch (error) {
-      await db
-        .update(jobs)
-        .set({ status: "failed", error: "could not enqueue", finishedAt: nowIso() })
-        .where(eq(jobs.id, job.id))
-        .run();
+      // Undo the job so the concept is not stuck in `training`; the client may retry.
+      await failJob(db, c.env, job.id, tenantId, "could not enqueue the job");
       throw error;
     }
     c.get("log")("info", "job queued", { job_id: job.id, concept_id: concept.id, photos: photos.length });
