@@ -1,7 +1,7 @@
 // The symbolic graph: typed tensors with static shapes, ONNX nodes with hierarchical names,
 // graph inputs/outputs and initializers. Ops (ops/*.ts) are plain functions that append nodes here.
 
-import { type DType, type TensorData, typedArrayOf } from "./dtype";
+import { BYTES_PER_ELEMENT, type DType, type TensorData, typedArrayOf } from "./dtype";
 import { type Dim, formatShape, isStatic, type Shape } from "./shape";
 
 export type AttrValue =
@@ -44,6 +44,20 @@ export interface Node {
 
 export interface Initializer extends ConstantValue {
   name: string;
+}
+
+/** A weight whose bytes stay in an existing file (e.g. a safetensors shard), little-endian, row-major. */
+export interface FileReference {
+  /** Absolute path of the file holding the bytes. */
+  file: string;
+  offset: number;
+  length: number;
+}
+
+export interface ExternalInitializer extends FileReference {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
 }
 
 export class Tensor {
@@ -90,6 +104,8 @@ export class Graph {
   readonly inputs: Tensor[] = [];
   readonly outputs: { name: string; tensor: Tensor }[] = [];
   readonly initializers = new Map<string, Initializer>();
+  /** Weights referenced in place in existing files; they need a model saved to a directory. */
+  readonly fileInitializers = new Map<string, ExternalInitializer>();
   private readonly tensors = new Map<string, Tensor>();
   private readonly usedNodeNames = new Set<string>();
   private readonly constantsByKey = new Map<string, Tensor>();
@@ -142,6 +158,22 @@ export class Graph {
     }
     const t = this.register(new Tensor(this, name, dtype, shape, null));
     this.initializers.set(name, { name, dtype, shape, data });
+    return t;
+  }
+
+  /**
+   * A weight read in place from an existing file (e.g. `SafetensorsCheckpoint.byteRange(name)`), so
+   * neither JS nor the model's data file holds a copy; onnxruntime maps it from that file.
+   */
+  fileInitializer(name: string, dtype: DType, shape: readonly number[], reference: FileReference): Tensor {
+    const expected = shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype];
+    if (reference.length !== expected) {
+      throw new Error(
+        `file initializer ${name}: ${reference.length} bytes for ${dtype}${formatShape(shape)}`,
+      );
+    }
+    const t = this.register(new Tensor(this, name, dtype, shape, null));
+    this.fileInitializers.set(name, { name, dtype, shape, ...reference });
     return t;
   }
 

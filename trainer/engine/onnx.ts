@@ -5,17 +5,19 @@ import { createHash } from "node:crypto";
 import {
   closeSync,
   existsSync,
+  linkSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { BYTES_PER_ELEMENT, bytesOf, ONNX_DTYPE_CODE } from "./dtype";
-import type { AttrValue, ConstantValue, Graph, Initializer, Tensor } from "./graph";
+import type { AttrValue, ConstantValue, FileReference, Graph, Tensor } from "./graph";
 import { ProtoWriter } from "./protobuf";
 
 export const ONNX_IR_VERSION = 10;
@@ -37,6 +39,10 @@ export interface ExternalPlacement {
 }
 
 export interface SerializeOptions {
+  /** Location (relative to the model file) for each file that file initializers point into. */
+  fileLocations?: ReadonlyMap<string, string>;
+  /** Files whose referenced ranges are copied into the external data file instead. */
+  copiedFiles?: ReadonlySet<string>;
   /** File name (relative to the model file) of the external data file; inline raw_data when omitted. */
   externalDataLocation?: string;
   externalDataThreshold?: number;
@@ -61,7 +67,7 @@ export interface SaveOptions {
 
 function tensorProto(
   name: string,
-  value: ConstantValue,
+  value: Omit<ConstantValue, "data"> & { data?: ConstantValue["data"] },
   placement?: ExternalPlacement,
   location?: string,
 ): ProtoWriter {
@@ -76,7 +82,7 @@ function tensorProto(
     w.message(13, entry("length", String(placement.length)));
     w.varint(14, DATA_LOCATION_EXTERNAL);
   } else {
-    w.bytes(9, bytesOf(value.data));
+    w.bytes(9, bytesOf(value.data!));
   }
   return w;
 }
@@ -123,22 +129,28 @@ function valueInfo(name: string, t: Tensor): ProtoWriter {
 export function planExternalData(
   graph: Graph,
   threshold = EXTERNAL_DATA_THRESHOLD_BYTES,
+  copiedFiles: ReadonlySet<string> = new Set(),
 ): Map<string, ExternalPlacement> {
   const plan = new Map<string, ExternalPlacement>();
   let offset = 0;
+  const place = (name: string, length: number) => {
+    offset = Math.ceil(offset / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
+    plan.set(name, { offset, length });
+    offset += length;
+  };
   for (const init of graph.initializers.values()) {
     const length = init.data.length * BYTES_PER_ELEMENT[init.dtype];
-    if (length < threshold) continue;
-    offset = Math.ceil(offset / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
-    plan.set(init.name, { offset, length });
-    offset += length;
+    if (length >= threshold) place(init.name, length);
   }
+  // File initializers that could not be linked next to the model are copied into its data file.
+  for (const ref of graph.fileInitializers.values())
+    if (copiedFiles.has(ref.file)) place(ref.name, ref.length);
   return plan;
 }
 
 export function serializeModel(graph: Graph, options: SerializeOptions = {}): SerializedModel {
   const external = options.externalDataLocation
-    ? planExternalData(graph, options.externalDataThreshold)
+    ? planExternalData(graph, options.externalDataThreshold, options.copiedFiles)
     : new Map<string, ExternalPlacement>();
   const g = new ProtoWriter();
   for (const node of graph.nodes) {
@@ -153,6 +165,16 @@ export function serializeModel(graph: Graph, options: SerializeOptions = {}): Se
   g.string(2, graph.name);
   for (const init of graph.initializers.values()) {
     g.message(5, tensorProto(init.name, init, external.get(init.name), options.externalDataLocation));
+  }
+  for (const ref of graph.fileInitializers.values()) {
+    const location = options.fileLocations?.get(ref.file);
+    const copied = external.get(ref.name);
+    if (location) g.message(5, tensorProto(ref.name, ref, ref, location));
+    else if (copied) g.message(5, tensorProto(ref.name, ref, copied, options.externalDataLocation));
+    else
+      throw new Error(
+        `file initializer ${ref.name} needs the model saved to a directory (compile with { directory })`,
+      );
   }
   for (const input of graph.inputs) g.message(11, valueInfo(input.name, input));
   for (const output of graph.outputs) g.message(12, valueInfo(output.name, output.tensor));
@@ -185,9 +207,12 @@ export function serializeModel(graph: Graph, options: SerializeOptions = {}): Se
  */
 export function saveModel(graph: Graph, modelPath: string, options: SaveOptions = {}): SerializedModel {
   const dataFile = `${basename(modelPath)}.data`;
+  const { fileLocations, copiedFiles } = linkReferencedFiles(graph, modelPath);
   const serialized = serializeModel(graph, {
     externalDataLocation: dataFile,
     externalDataThreshold: options.externalDataThreshold,
+    fileLocations,
+    copiedFiles,
   });
   writeReplacing(modelPath, [{ offset: 0, bytes: serialized.bytes }]);
   if (serialized.external.size === 0) return serialized;
@@ -204,14 +229,63 @@ export function saveModel(graph: Graph, modelPath: string, options: SaveOptions 
       return { ...serialized, dataReused: true };
     }
   }
-  const chunks = [...serialized.external].map(([name, placement]) => ({
-    offset: placement.offset,
-    bytes: bytesOf((graph.initializers.get(name) as Initializer).data),
-  }));
+  const chunks = [...serialized.external].map(([name, placement]) => {
+    const init = graph.initializers.get(name);
+    return {
+      offset: placement.offset,
+      bytes: init ? bytesOf(init.data) : readRange(graph.fileInitializers.get(name)!),
+    };
+  });
   writeReplacing(dataPath, chunks);
   if (stamp) writeFileSync(stampPath, stamp);
   else rmSync(stampPath, { force: true });
   return { ...serialized, dataReused: false };
+}
+
+/**
+ * onnxruntime only reads external data inside the model's directory (no absolute paths, no "..", no
+ * symlinks leading out), so each referenced file is hard-linked next to the model. Where that fails
+ * (another filesystem), its ranges are copied into the model's data file instead.
+ */
+function linkReferencedFiles(
+  graph: Graph,
+  modelPath: string,
+): { fileLocations: Map<string, string>; copiedFiles: Set<string> } {
+  const fileLocations = new Map<string, string>();
+  const copiedFiles = new Set<string>();
+  const files = [...new Set([...graph.fileInitializers.values()].map((r) => r.file))];
+  files.forEach((file, k) => {
+    const location = `${basename(modelPath)}.weights${k}`;
+    const linkPath = join(dirname(modelPath), location);
+    try {
+      const source = statSync(file);
+      const existing = existsSync(linkPath) ? statSync(linkPath) : undefined;
+      if (!existing || existing.ino !== source.ino || existing.dev !== source.dev) {
+        rmSync(linkPath, { force: true });
+        linkSync(file, linkPath);
+      }
+      fileLocations.set(file, location);
+    } catch {
+      copiedFiles.add(file);
+    }
+  });
+  return { fileLocations, copiedFiles };
+}
+
+function readRange(ref: FileReference): Uint8Array {
+  const bytes = new Uint8Array(ref.length);
+  const fd = openSync(ref.file, "r");
+  try {
+    let done = 0;
+    while (done < ref.length) {
+      const n = readSync(fd, bytes, done, ref.length - done, ref.offset + done);
+      if (n === 0) throw new Error(`${ref.file}: ${ref.length} bytes at ${ref.offset} run past the end`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
 }
 
 /**

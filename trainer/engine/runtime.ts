@@ -2,7 +2,7 @@
 // specialized), execution provider choice with CPU fallback, thread and optimization settings.
 
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -71,6 +71,11 @@ export interface CompileOptions {
 function hashWeights(graph: Graph): string {
   const hash = createHash("sha256");
   for (const init of graph.initializers.values()) hash.update(init.name).update(bytesOf(init.data));
+  // Weights referenced in files are identified by where they are and the file's size and mtime.
+  for (const ref of graph.fileInitializers.values()) {
+    const { size, mtimeMs } = statSync(ref.file);
+    hash.update(`${ref.name}|${ref.file}|${ref.offset}|${ref.length}|${size}|${mtimeMs}`);
+  }
   return hash.digest("hex");
 }
 

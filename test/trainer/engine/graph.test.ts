@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -255,6 +255,69 @@ describe("serialization and forward runs through onnxruntime", () => {
     expect(compile(build(3), { directory: dir, weightsFingerprint: "ckpt@rev1" }).dataReused).toBe(true);
     await runtime.release();
   });
+
+  it("references weights in place inside an existing file (e.g. a safetensors shard)", async () => {
+    const checkpointDir = temporaryDirectory("engine-ckpt-");
+    const weights = Float32Array.from({ length: 4 * 300 }, (_, i) => (i % 7) - 3);
+    const headerBytes = 13; // an unaligned offset, as in safetensors files
+    const file = join(checkpointDir, "model.safetensors");
+    const bytes = new Uint8Array(headerBytes + weights.byteLength);
+    bytes.set(new Uint8Array(weights.buffer), headerBytes);
+    writeFileSync(file, bytes);
+
+    const build = () => {
+      const g = new Graph("referenced");
+      const x = g.input("x", "float32", [1, 4]);
+      const w = g.fileInitializer("w", "float32", [4, 300], {
+        file,
+        offset: headerBytes,
+        length: weights.byteLength,
+      });
+      g.output(matmul(x, w), "y");
+      return g;
+    };
+    expect(() => compile(build())).toThrow(/needs the model saved to a directory/);
+    const model = compile(build(), { directory: checkpointDir });
+    // Hard-linked next to the model (onnxruntime refuses paths leading out of the model's directory).
+    expect(statSync(`${model.path}.weights0`).ino).toBe(statSync(file).ino);
+    expect(existsSync(`${model.path}.data`)).toBe(false);
+    const runtime = new Runtime();
+    const out = await runtime.run(model, {
+      x: ortTensor("float32", Float32Array.from([0, 1, 0, 0]), [1, 4]),
+    });
+    expect(Array.from(out.y!.data as Float32Array)).toEqual(Array.from(weights.subarray(300, 600)));
+    await runtime.release();
+  });
+
+  const otherFilesystem = existsSync("/dev/shm") && statSync("/dev/shm").dev !== statSync(tmpdir()).dev;
+  it.skipIf(!otherFilesystem)(
+    "copies referenced ranges into the data file when a hard link is impossible",
+    async () => {
+      const checkpointDir = mkdtempSync("/dev/shm/engine-ckpt-");
+      createdDirectories.push(checkpointDir);
+      const weights = Float32Array.from({ length: 2 * 600 }, (_, i) => i);
+      const file = join(checkpointDir, "model.safetensors");
+      const bytes = new Uint8Array(8 + weights.byteLength);
+      bytes.set(new Uint8Array(weights.buffer), 8);
+      writeFileSync(file, bytes);
+      const g = new Graph("copied");
+      const x = g.input("x", "float32", [1, 2]);
+      g.output(
+        matmul(
+          x,
+          g.fileInitializer("w", "float32", [2, 600], { file, offset: 8, length: weights.byteLength }),
+        ),
+        "y",
+      );
+      const model = compile(g, { directory: temporaryDirectory("engine-model-") });
+      expect(existsSync(`${model.path}.weights0`)).toBe(false);
+      expect(statSync(`${model.path}.data`).size).toBe(weights.byteLength);
+      const runtime = new Runtime();
+      const out = await runtime.run(model, { x: ortTensor("float32", Float32Array.from([1, 0]), [1, 2]) });
+      expect(Array.from(out.y!.data as Float32Array)).toEqual(Array.from(weights.subarray(0, 600)));
+      await runtime.release();
+    },
+  );
 
   it.skipIf(!existsSync("/proc/self/smaps_rollup"))(
     "memory-maps external weights instead of copying them (keepWeightsMapped)",
