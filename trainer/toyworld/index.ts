@@ -13,6 +13,12 @@ export {
   hardNegativeVariant,
   sampleScene,
 } from "./concept-data";
+export {
+  conceptDescriptionRecord,
+  conceptsTogetherRecipe,
+  conceptVqaItems,
+  recognitionRecord,
+} from "./concept-records";
 export { conceptSheet } from "./concept-sheet";
 export {
   CONCEPTS,

@@ -1,6 +1,6 @@
 // The negatives pool: a folder of plain scenes for retrieval (Yo'LLaVA mines hard negatives from a large
-// image pool by similarity to the user's photos). Its seeds come from the pool split, which overlaps
-// neither training scenes nor held-out evaluation.
+// image pool by similarity to the user's photos). Its seeds default to the pool split and may never
+// come from the held-out range.
 
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { CONCEPTS } from "./concepts";
 import { encodePng } from "./png";
 import { renderScene } from "./render";
 import type { Scene } from "./scene";
-import { SPLITS, splitOf } from "./splits";
+import { assertTrainingSeeds, SPLITS } from "./splits";
 
 export const POOL_MANIFEST = "manifest.json";
 /** Version tag of the world's generator; a pool written by another version must be re-made. */
@@ -36,23 +36,21 @@ export function poolRecipe(seed: number): SceneRecipe {
 export interface PoolOptions {
   out: string;
   count: number;
-  /** First seed; defaults to the start of the pool split, and the whole range must stay inside it. */
+  /** First seed; defaults to the start of the pool split. Held-out seeds are refused. */
   seed?: number;
   size?: number;
 }
 
 export async function writeNegativesPool(options: PoolOptions): Promise<PoolManifest> {
   const first = options.seed ?? SPLITS.pool.start;
-  const last = first + options.count - 1;
-  if (splitOf(first) !== "pool" || splitOf(last) !== "pool") {
-    throw new RangeError(
-      `pool seeds must lie in [${SPLITS.pool.start}, ${SPLITS.pool.end}); got [${first}, ${last}]`,
-    );
-  }
+  const seeds = Array.from({ length: options.count }, (_, i) => first + i);
+  // Pool scenes use their own stream, so any seed gives scenes unlike the training ones; only the
+  // held-out range is off limits, because evaluation must stay unseen by everything that trains.
+  assertTrainingSeeds(seeds);
   const size = options.size ?? 64;
   await mkdir(options.out, { recursive: true });
   const items: PoolItem[] = [];
-  for (let seed = first; seed <= last; seed++) {
+  for (const seed of seeds) {
     const recipe = poolRecipe(seed);
     const scene = composeScene(recipe);
     const file = `pool-${seed}.png`;

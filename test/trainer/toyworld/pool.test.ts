@@ -30,7 +30,7 @@ describe("negatives pool", () => {
     }
   });
 
-  it("refuses seeds outside the pool split, and never shows a catalogue concept", async () => {
+  it("refuses held-out seeds, and never shows a catalogue concept", async () => {
     await expect(
       writeNegativesPool({ out: "/nonexistent", count: 2, seed: SPLITS.test.start }),
     ).rejects.toThrow(RangeError);

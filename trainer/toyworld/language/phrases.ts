@@ -55,7 +55,9 @@ export function objectPhrase(o: ObjectIdentity, options: PhraseOptions = {}): st
 /** "the red striped star", "the solid red star": for an object already introduced. Solid is said here,
  * unlike in first mentions, so the phrase tells a solid star from a striped one of the same colour. */
 export function definitePhrase(o: ObjectIdentity): string {
-  return o.pattern === "solid" ? `the solid ${o.colour} ${o.shape}` : `the ${o.colour} ${o.pattern} ${o.shape}`;
+  return o.pattern === "solid"
+    ? `the solid ${o.colour} ${o.shape}`
+    : `the ${o.colour} ${o.pattern} ${o.shape}`;
 }
 
 /** Joins phrases as English lists: "a, b and c". */
