@@ -1,5 +1,5 @@
 /** Concepts: create, list (cursor pagination), get, delete (D1 rows, KV keys, staged photos, node caches). */
-import { and, asc, count, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, count, eq, gt } from "drizzle-orm";
 import { Hono } from "hono";
 import { CreateConceptRequestSchema, ListQuerySchema } from "../../shared/api";
 import { DEFAULT_PAGE_SIZE, MAX_CONCEPTS_PER_TENANT } from "../../shared/limits";
@@ -97,9 +97,7 @@ export const conceptRoutes = new Hono<AppEnv>()
       db
         .delete(conceptVersions)
         .where(and(eq(conceptVersions.conceptId, concept.id), eq(conceptVersions.tenantId, tenantId))),
-      db
-        .delete(jobs)
-        .where(and(eq(jobs.tenantId, tenantId), jobIds.length ? inArray(jobs.id, jobIds) : eq(jobs.id, ""))),
+      db.delete(jobs).where(and(eq(jobs.conceptId, concept.id), eq(jobs.tenantId, tenantId))),
       db.delete(concepts).where(and(eq(concepts.id, concept.id), eq(concepts.tenantId, tenantId))),
       auditEntry(db, {
         tenantId,

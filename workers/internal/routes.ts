@@ -9,7 +9,8 @@ import { JobProgressRequestSchema, JobResultRequestSchema } from "../../shared/a
 import { ConceptArtifactError, readConceptArtifactHeader } from "../../shared/concept-artifact";
 import { MAX_ARTIFACT_BYTES } from "../../shared/limits";
 import { concepts, conceptVersions, jobs } from "../db/schema";
-import type { AppEnv } from "../env";
+import type { AppEnv, Db } from "../env";
+import { photoKey } from "../jobs/job";
 import { failJob } from "../jobs/training-queue";
 import { auditEntry } from "../lib/audit";
 import { putConceptArtifact } from "../lib/concept-cache";
@@ -19,8 +20,9 @@ import { base64ToBytes } from "../lib/images";
 import { requireTrainerSignature } from "../lib/trainer-auth";
 import { validJson } from "../lib/validation";
 
-async function findOpenJob(c: { get: (k: "db") => AppEnv["Variables"]["db"] }, jobId: string) {
-  const job = await c.get("db").query.jobs.findFirst({ where: eq(jobs.id, jobId) });
+/** The node is trusted across tenants (it signs with the shared secret); jobs are found by id alone. */
+async function findOpenJob(db: Db, jobId: string) {
+  const job = await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) });
   if (!job) throw new ApiError("job_not_found");
   if (job.status !== "queued" && job.status !== "running")
     throw new ApiError("job_finished", `job is ${job.status}`);
@@ -30,7 +32,7 @@ async function findOpenJob(c: { get: (k: "db") => AppEnv["Variables"]["db"] }, j
 export const internalRoutes = new Hono<AppEnv>()
   .use(requireTrainerSignature)
   .post("/jobs/:id/progress", validJson(JobProgressRequestSchema), async (c) => {
-    const job = await findOpenJob(c, c.req.param("id"));
+    const job = await findOpenJob(c.get("db"), c.req.param("id"));
     const { stage, progress } = c.req.valid("json");
     const now = nowIso();
     await c
@@ -43,7 +45,7 @@ export const internalRoutes = new Hono<AppEnv>()
   })
   .post("/jobs/:id/result", validJson(JobResultRequestSchema), async (c) => {
     const db = c.get("db");
-    const job = await findOpenJob(c, c.req.param("id"));
+    const job = await findOpenJob(c.get("db"), c.req.param("id"));
     const result = c.req.valid("json");
     if (result.status === "failed") {
       await failJob(db, c.env, job.id, job.tenantId, `training failed: ${result.error}`);
@@ -121,8 +123,6 @@ export const internalRoutes = new Hono<AppEnv>()
       .set({ status: "ready", currentVersion: version, updatedAt: nowIso() })
       .where(eq(concepts.id, concept.id))
       .run();
-    await c.env.PHOTOS.delete(
-      Array.from({ length: job.photoCount }, (_, i) => `jobs/${job.id}/${String(i).padStart(2, "0")}`),
-    );
+    await c.env.PHOTOS.delete(Array.from({ length: job.photoCount }, (_, i) => photoKey(job.id, i)));
     return c.json({ ok: true, concept_id: concept.id, version });
   });
