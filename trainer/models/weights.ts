@@ -60,3 +60,23 @@ export function frozenWeights(graph: Graph, dtype: DType, values: WeightValues):
 export function weightsAsInputs(graph: Graph, dtype: DType): WeightBinding {
   return new Binding(dtype, (name, shape) => graph.input(name, dtype, shape));
 }
+
+/**
+ * A view of `inner` under other names: a builder asks for `name`, `inner` binds `rename(name)`. Lets a
+ * family reuse another's builder inside a composite checkpoint (LLaVA's decoder asks for
+ * `model.layers.0...`, the checkpoint holds `model.language_model.layers.0...`).
+ */
+export function renamedWeights(inner: WeightBinding, rename: (name: string) => string): WeightBinding {
+  const asked: string[] = [];
+  return {
+    dtype: inner.dtype,
+    get names() {
+      return asked;
+    },
+    weight(name: string, shape: readonly number[]): Tensor {
+      const t = inner.weight(rename(name), shape);
+      if (!asked.includes(name)) asked.push(name);
+      return t;
+    },
+  };
+}
