@@ -43,17 +43,27 @@ const DOT_RADIUS = 0.2;
 const CHECK_CELL = 0.5;
 const MARK_DOT_RADIUS = 0.34;
 const MARK_BAND_HALF = 0.2;
-const MARK_OUTLINE = 0.2;
+/** The outline is a sticker-like stroke *around* the shape, not inside it: drawn inside, it would eat
+ * most of a ring's or a cross's thin body and hide the object's colour. The shape shrinks to make room. */
+const MARK_OUTLINE = 0.16;
+const OUTLINE_SHRINK = 0.82;
 const MARK_CAP_BELOW = -0.4;
 
-const OUTLINE_DIRECTIONS: ReadonlyArray<readonly [number, number]> = Array.from({ length: 8 }, (_, k) => [
-  Math.cos((k * Math.PI) / 4),
-  Math.sin((k * Math.PI) / 4),
-]);
+/** Offsets probed to find the shape within MARK_OUTLINE of a point: 16 directions at two radii, dense
+ * enough that the stroke has no gaps around star tips. */
+const OUTLINE_PROBES: ReadonlyArray<readonly [number, number]> = Array.from({ length: 32 }, (_, k) => {
+  const r = k < 16 ? MARK_OUTLINE : MARK_OUTLINE / 2;
+  const a = ((k % 16) * Math.PI) / 8;
+  return [r * Math.cos(a), r * Math.sin(a)];
+});
 
 /** The colour of `object` at (u, v) in its own coordinates, or undefined where it does not cover. */
 export function objectSampler(object: SceneObject): (u: number, v: number) => Rgb | undefined {
-  const inside = SHAPE_INSIDE[object.shape];
+  const shape = SHAPE_INSIDE[object.shape];
+  const inside =
+    object.mark === "outline"
+      ? (u: number, v: number) => shape(u / OUTLINE_SHRINK, v / OUTLINE_SHRINK)
+      : shape;
   const base = COLOUR_RGB[object.colour];
   // Pattern secondaries are a tint of the object's own colour, so "what colour is it?" has one answer.
   const secondary = luminance(base) < 0.5 ? mix(base, WHITE, 0.55) : mix(base, BLACK, 0.45);
@@ -64,18 +74,17 @@ export function objectSampler(object: SceneObject): (u: number, v: number) => Rg
 
   return (u, v) => {
     if (object.mark === "dot" && u * u + v * v <= MARK_DOT_RADIUS * MARK_DOT_RADIUS) return markRgb;
-    if (!inside(u, v)) return undefined;
+    if (!inside(u, v)) {
+      if (object.mark === "outline" && OUTLINE_PROBES.some(([du, dv]) => inside(u + du, v + dv)))
+        return markRgb;
+      return undefined;
+    }
     switch (object.mark) {
       case "band":
         if (Math.abs(v) <= MARK_BAND_HALF) return markRgb;
         break;
       case "cap":
         if (v <= MARK_CAP_BELOW) return markRgb;
-        break;
-      case "outline":
-        if (OUTLINE_DIRECTIONS.some(([du, dv]) => !inside(u + du * MARK_OUTLINE, v + dv * MARK_OUTLINE))) {
-          return markRgb;
-        }
         break;
     }
     switch (object.pattern) {
