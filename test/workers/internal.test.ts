@@ -79,6 +79,18 @@ describe("internal: trainer node -> edge", () => {
     expect((await env.PHOTOS.list({ prefix: `jobs/${job.id}/` })).objects).toEqual([]);
   });
 
+  it("records a result delivered twice at once only once", async () => {
+    const { concept, job } = await queuedJob();
+    const body = { status: "succeeded", artifact: toBase64(artifactBytes(concept.name, 1)) };
+    const path = `/v1/internal/jobs/${job.id}/result`;
+    const responses = await Promise.all([signedCall("POST", path, body), signedCall("POST", path, body)]);
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 409]);
+    const versions = await env.DB.prepare("SELECT count(*) AS n FROM concept_versions WHERE concept_id = ?")
+      .bind(concept.id)
+      .first<{ n: number }>();
+    expect(versions!.n).toBe(1);
+  });
+
   it("records a failed result", async () => {
     const { tenant, job, concept } = await queuedJob();
     const res = await signedCall("POST", `/v1/internal/jobs/${job.id}/result`, {

@@ -83,8 +83,9 @@ export const internalRoutes = new Hono<AppEnv>()
     }
     const now = nowIso();
     const requestId = c.get("requestId");
-    // 1. D1: the version row and the finished job, atomically.
-    await db.batch([
+    // 1. D1: the version row and the finished job, atomically. A duplicate delivery of the same result
+    // loses on the (concept_id, version) primary key.
+    const stored = db.batch([
       db.insert(conceptVersions).values({
         conceptId: concept.id,
         tenantId: concept.tenantId,
@@ -115,6 +116,11 @@ export const internalRoutes = new Hono<AppEnv>()
         detail: { version, job_id: job.id },
       }),
     ]);
+    await stored.catch((error: unknown) => {
+      if (String(error).includes("UNIQUE"))
+        throw new ApiError("job_finished", "this result was already recorded");
+      throw error;
+    });
     // 2. KV under the new versioned key.
     await putConceptArtifact(c.env, concept.id, version, bytes);
     // 3. Only now do readers see the new version.
