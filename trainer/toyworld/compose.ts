@@ -41,6 +41,7 @@ export const DEFAULT_MAX_OBJECTS = 4;
 /** Empty space kept between boxes and to the image border, in image fractions. */
 const GAP = 0.02;
 const PLACEMENT_ATTEMPTS = 12;
+const LAYOUT_ATTEMPTS = 50;
 
 export function composeScene(recipe: SceneRecipe): Scene {
   const rng = new Random(recipe.seed, recipe.stream ?? "scene");
@@ -88,21 +89,26 @@ export function randomDistractor(
 
 type Placed = Omit<SceneObject, "id">;
 
-/** One object per grid cell, so every object has a unique position word and boxes never overlap. */
+/** One object per grid cell, so every object has a unique position word and boxes never overlap.
+ * Required subjects go first; if they cannot all be placed (four large concepts), start over. */
 function placeObjects(rng: Random, wanted: readonly SceneSubject[], required: number): Placed[] {
-  const freeCells = rng.shuffle(CELLS);
-  const placed: Placed[] = [];
-  wanted.forEach((identity, index) => {
-    const spot = findSpot(rng, freeCells, placed);
-    if (spot) {
-      freeCells.splice(freeCells.indexOf(spot.cell), 1);
-      placed.push({ ...identity, ...spot });
-    } else if (index < required) {
-      throw new Error("composeScene: could not place a required subject");
-    }
-    // A distractor that does not fit is dropped: the scene graph only ever lists what is drawn.
-  });
-  return placed;
+  for (let layout = 0; layout < LAYOUT_ATTEMPTS; layout++) {
+    const freeCells = rng.shuffle(CELLS);
+    const placed: Placed[] = [];
+    let complete = true;
+    wanted.forEach((identity, index) => {
+      const spot = findSpot(rng, freeCells, placed);
+      if (spot) {
+        freeCells.splice(freeCells.indexOf(spot.cell), 1);
+        placed.push({ ...identity, ...spot });
+      } else if (index < required) {
+        complete = false;
+      }
+      // A distractor that does not fit is dropped: the scene graph only ever lists what is drawn.
+    });
+    if (complete) return placed;
+  }
+  throw new Error("composeScene: could not place the required subjects");
 }
 
 function findSpot(

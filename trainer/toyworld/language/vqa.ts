@@ -40,7 +40,10 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
     };
   },
   mark: (scene, rng) => {
-    const o = rng.pick(scene.objects);
+    // Half the objects are unmarked; asking about marked ones more often keeps "none" from being a
+    // free majority answer.
+    const marked = scene.objects.filter((x) => x.mark !== "none");
+    const o = marked.length > 0 && rng.chance(0.6) ? rng.pick(marked) : rng.pick(scene.objects);
     return {
       kind: "mark",
       question: `What mark does ${referTo(scene, o, rng)} carry (dot, band, outline, cap or none)?`,
@@ -58,7 +61,8 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
     };
   },
   count: (scene, rng) => {
-    const by = rng.pick(["all", "colour", "shape"] as const);
+    // Counting everything spreads answers over 1-4; counting a colour or shape is mostly 1.
+    const by = rng.pick(["all", "all", "colour", "shape"] as const);
     if (by === "all")
       return { kind: "count", question: "How many objects are there?", answer: String(scene.objects.length) };
     if (by === "colour") {
