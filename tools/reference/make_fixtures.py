@@ -11,13 +11,15 @@ image processor class, no tokenizer files) plus golden.safetensors (float32 unle
   idefics3  Idefics3ForConditionalGeneration: SigLIP-style vision (32 px, patch 8 -> 4x4 patches, 2 layers,
             gelu_pytorch_tanh), pixel shuffle scale_factor 2 (-> 4 tokens of width 4*32), modality_projection
             without bias, tiny tied Llama.
-  clip      CLIPModel: vision tower as above + causal text tower (vocab 99, 16 positions) + projections.
+  llama     LlamaForCausalLM, the tiny Llama with tied embeddings (text only).
+  qwen2     Qwen2ForCausalLM, same sizes, untied, q/k/v biases (text only).
+  clip      CLIPModel: vision tower as above + causal text tower (vocab 101, 16 positions) + projections.
 
 Goldens: the model's float32 weights are exact in float64, so the golden forward runs on model.double()
 (HF keeps a few float32 casts inside, e.g. the RMSNorm and softmax upcasts, so "float64" means float64
 everywhere except those; they lose nothing against a float32 engine). Stored tensors:
 
-  llava / idefics3:
+  llava / idefics3 (llama / qwen2: input_ids, logits, greedy_tokens only):
     input_ids I64 [1, T]            a fixed prompt holding the image tokens (built by hand, no tokenizer)
     pixel_values [N, 3, 32, 32]     llava: [1, 3, 32, 32]; idefics3: [1, 1, 3, 32, 32] (batch, images, ...)
     image_features [P, H]           projector/connector output, the rows merged at the image tokens
@@ -27,7 +29,7 @@ everywhere except those; they lose nothing against a float32 engine). Stored ten
                                     with its KV cache; checked against repeated float64 full forwards
     (idefics3) vision_position_ids I64 [N, 16]   the bucketed position ids Idefics3 computes (full image)
   clip:
-    pixel_values [2, 3, 32, 32], input_ids I64 [2, 7] (eos = 98 at the end of each row, then padding)
+    pixel_values [2, 3, 32, 32], input_ids I64 [2, 7] (eos = 98 ends each row, then padding; row 1 holds 100)
     image_embeds, text_embeds [2, 16]   after the projections (not normalized)
     text_embeds_argmax [2, 16]          pooling when eos_token_id == 2 (legacy: argmax of the ids)
     logits_per_image [2, 2]
@@ -35,7 +37,7 @@ everywhere except those; they lose nothing against a float32 engine). Stored ten
     vision_pooled [2, 32]               post_layernorm(CLS)
 __metadata__: min greedy margin (top1 - top2 logit over the 20 steps), seeds, library versions.
 
-Usage: python tools/reference/make_fixtures.py [--out test/fixtures/models]
+Usage: python tools/reference/make_fixtures.py [--out test/fixtures/models] [--only llava,clip]
 """
 
 import argparse
@@ -56,12 +58,15 @@ from transformers import (
     Idefics3ImageProcessor,
     LlamaConfig,
     LlavaConfig,
+    LlamaForCausalLM,
     LlavaForConditionalGeneration,
+    Qwen2Config,
+    Qwen2ForCausalLM,
 )
 
 # Seeds picked so that the 20 greedy tokens are varied (not one repeated token) and every step's top-1 beats
 # the top-2 logit by more than MIN_MARGIN.
-SEEDS = {"llava": 20261122, "idefics3": 20261122, "clip": 20261123}
+SEEDS = {"llava": 20261122, "idefics3": 20261122, "clip": 20261123, "llama": 20261124, "qwen2": 20261125}
 GREEDY_STEPS = 20
 MIN_MARGIN = 1e-3
 EMBED_STD = 0.1
@@ -138,7 +143,8 @@ def greedy_check(model64, input_ids, steps, forward_kwargs, tokens):
         margin = min(margin, (top[0] - top[1]).item())
         nxt = int(logits.argmax())
         # A generated image token would be re-read as a placeholder by a full forward (not by the KV cache).
-        assert nxt != model64.config.image_token_id, "greedy generated the image token, change the seed"
+        image_token = getattr(model64.config, "image_token_id", None)
+        assert nxt != image_token, "greedy generated the image token, change the seed"
         assert nxt == int(tokens[i]), f"float64 full-forward greedy disagrees at step {i}: {nxt} vs {int(tokens[i])}"
         ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
     return margin
@@ -290,6 +296,56 @@ def make_idefics3(out_root: str, seed: int) -> dict:
     return {"fixture": "idefics3", "greedy_min_margin": margin, "greedy_distinct": len(set(tokens.tolist())), "seed": seed, "files": sizes, "total_bytes": sum(sizes.values())}
 
 
+def make_text(out_root: str, seed: int, model_type: str) -> dict:
+    """Text-only decoders the registry serves: LlamaForCausalLM (tied) and Qwen2ForCausalLM (q/k/v biases)."""
+    out = os.path.join(out_root, model_type)
+    clean(out)
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    fields = tiny_llama(128, tied=model_type == "llama")
+    fields.pop("model_type")
+    if model_type == "llama":
+        config = LlamaConfig(**fields)
+        model = LlamaForCausalLM(config)
+    else:
+        fields.pop("head_dim")
+        config = Qwen2Config(**fields, use_sliding_window=False)
+        model = Qwen2ForCausalLM(config)
+    config._attn_implementation = "eager"
+    model = model.float().eval()
+    redraw(model, g, embed_std=EMBED_STD if config.tie_word_embeddings else 0.5)
+    if config.tie_word_embeddings:
+        with torch.no_grad():
+            model.model.norm.weight.mul_(NORM_SCALE)
+    model.save_pretrained(out, safe_serialization=True)
+    input_ids = torch.tensor([[1, 17, 33, 5, 90, 64, 12, 8]], dtype=torch.int64)
+    with torch.no_grad():
+        gen = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=GREEDY_STEPS,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
+        )
+    tokens = gen[0, input_ids.shape[1] :]
+    model64 = model.double()
+    with torch.no_grad():
+        logits = model64(input_ids=input_ids).logits
+        margin = greedy_check(model64, input_ids, GREEDY_STEPS, {}, tokens)
+    golden = {"input_ids": input_ids, "logits": logits.float(), "greedy_tokens": tokens}
+    sizes = save(out, golden, {"model_type": model_type, "greedy_min_margin": margin}, seed)
+    assert margin > MIN_MARGIN, f"{model_type} greedy margin {margin} too small, change the seed"
+    return {
+        "fixture": model_type,
+        "greedy_min_margin": margin,
+        "greedy_distinct": len(set(tokens.tolist())),
+        "seed": seed,
+        "files": sizes,
+        "total_bytes": sum(sizes.values()),
+    }
+
+
 def make_clip(out_root: str, seed: int) -> dict:
     out = os.path.join(out_root, "clip")
     clean(out)
@@ -298,7 +354,7 @@ def make_clip(out_root: str, seed: int) -> dict:
     eos = 98
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=99,
+            vocab_size=101,
             hidden_size=32,
             intermediate_size=48,
             num_hidden_layers=2,
@@ -323,9 +379,9 @@ def make_clip(out_root: str, seed: int) -> dict:
     CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_center_crop=True
     ).save_pretrained(out)
-    # Row 0 is shorter (padding after eos); both rows have the largest id elsewhere than eos for row 1,
-    # so the argmax (legacy) and eos pooling pick different positions.
-    input_ids = torch.tensor([[97, 10, 11, 12, eos, 0, 0], [97, 40, 96, 41, 42, 43, eos]], dtype=torch.int64)
+    # Row 0 is shorter (padding after eos). Row 1 holds id 100 > eos (like a token added to the vocabulary),
+    # so the legacy argmax pooling and eos pooling pick different positions there.
+    input_ids = torch.tensor([[97, 10, 11, 12, eos, 0, 0], [97, 40, 100, 41, 42, 43, eos]], dtype=torch.int64)
     pixel_values = torch.randn(2, 3, 32, 32, generator=g)
     m = model.double()
     px = pixel_values.double()
@@ -352,10 +408,20 @@ def make_clip(out_root: str, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="test/fixtures/models")
+    parser.add_argument("--only", default="", help="comma-separated fixture names (default: all)")
     args = parser.parse_args()
     torch.use_deterministic_algorithms(True)
-    for name, make in (("llava", make_llava), ("idefics3", make_idefics3), ("clip", make_clip)):
-        print(json.dumps(make(args.out, SEEDS[name])))
+    only = set(args.only.split(",")) if args.only else set(SEEDS)
+    makers = {
+        "llava": make_llava,
+        "idefics3": make_idefics3,
+        "clip": make_clip,
+        "llama": lambda out, seed: make_text(out, seed, "llama"),
+        "qwen2": lambda out, seed: make_text(out, seed, "qwen2"),
+    }
+    for name, make in makers.items():
+        if name in only:
+            print(json.dumps(make(args.out, SEEDS[name])))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+// CLIPModel against transformers 5.23 on the tiny fixture from tools/reference/make_fixtures.py: every
+// vision hidden state, the pooled CLS, image and text embeddings (eos and legacy argmax pooling) and the
+// contrastive logits; LLaVA's feature selection on the same tower.
+
+import { afterAll, describe, expect, it } from "vitest";
+import { compile, Graph, ortTensor, Runtime } from "../../../trainer/engine/index";
+import { clipPoolPositions } from "../../../trainer/models/clip";
+import { causalAttentionBias } from "../../../trainer/models/llama";
+import { loadClip } from "../../../trainer/models/loader";
+import { fixtureDir, floats, ints, maxAbsDiff, readGolden } from "./golden";
+
+// float32 towers vs the float64 golden (observed ~1e-6 on O(1) values).
+const TOLERANCE = 2e-5;
+
+const runtime = new Runtime();
+afterAll(() => runtime.release());
+
+function normalizedRows(x: Float32Array, width: number): Float64Array {
+  const out = Float64Array.from(x);
+  for (let r = 0; r < x.length / width; r++) {
+    let norm = 0;
+    for (let j = 0; j < width; j++) norm += x[r * width + j]! ** 2;
+    for (let j = 0; j < width; j++) out[r * width + j]! /= Math.sqrt(norm);
+  }
+  return out;
+}
+
+describe("CLIPModel vs transformers", async () => {
+  const golden = await readGolden("clip");
+  const g = new Graph("clip");
+  const { model } = await loadClip(fixtureDir("clip"), g);
+  const c = model.config;
+  const px = g.input("pixel_values", "float32", ["images", 3, 32, 32]);
+  const ids = g.input("input_ids", "int64", ["batch", "seq"]);
+  const bias = g.input("attention_bias", "float32", ["batch", 1, "seq", "seq"]);
+  const pool = g.input("pool_positions", "int64", ["batch"]);
+  g.output(model.imageEmbeds(px), "image_embeds");
+  g.output(model.textEmbeds(ids, bias, pool), "text_embeds");
+  g.output(model.logitScale(), "logit_scale_value");
+  model.vision.hiddenStates(px).forEach((h, i) => {
+    g.output(h, `hidden_${i}`);
+  });
+  g.output(model.vision.pooled(px), "pooled");
+  const compiled = compile(g);
+
+  const inputIds = golden.get("input_ids")!;
+  const [batch, seq] = inputIds.shape as [number, number];
+  const feeds = (eosTokenId: number) => ({
+    pixel_values: ortTensor("float32", floats(golden.get("pixel_values")!), [2, 3, 32, 32]),
+    input_ids: ortTensor("int64", inputIds.data as BigInt64Array, [batch, seq]),
+    attention_bias: ortTensor("float32", causalAttentionBias(batch, seq), [batch, 1, seq, seq]),
+    pool_positions: ortTensor("int64", clipPoolPositions(ints(inputIds), batch, seq, eosTokenId), [batch]),
+  });
+
+  it("vision hidden states, pooled CLS, image and text embeddings, logits_per_image", async () => {
+    const out = await runtime.run(compiled, feeds(c.text.eosTokenId));
+    const states = floats(golden.get("vision_hidden_states")!); // [L+1, 2, 17, 32]
+    const per = 2 * 17 * 32;
+    for (let i = 0; i <= c.vision.numLayers; i++) {
+      const actual = out[`hidden_${i}`]!.data as Float32Array;
+      expect(
+        maxAbsDiff(actual, states.subarray(i * per, (i + 1) * per)),
+        `hidden state ${i}`,
+      ).toBeLessThanOrEqual(TOLERANCE);
+    }
+    expect(
+      maxAbsDiff(out.pooled!.data as Float32Array, floats(golden.get("vision_pooled")!)),
+    ).toBeLessThanOrEqual(TOLERANCE);
+    const image = out.image_embeds!.data as Float32Array;
+    const text = out.text_embeds!.data as Float32Array;
+    expect(maxAbsDiff(image, floats(golden.get("image_embeds")!))).toBeLessThanOrEqual(TOLERANCE);
+    expect(maxAbsDiff(text, floats(golden.get("text_embeds")!))).toBeLessThanOrEqual(TOLERANCE);
+
+    // logits_per_image = exp(logit_scale) * normalize(image) @ normalize(text)^T
+    const scale = Math.exp((out.logit_scale_value!.data as Float32Array)[0]!);
+    const [ni, nt] = [normalizedRows(image, c.projectionDim), normalizedRows(text, c.projectionDim)];
+    const logits = new Float64Array(4);
+    for (let i = 0; i < 2; i++) {
+      for (let t = 0; t < 2; t++) {
+        let dot = 0;
+        for (let j = 0; j < c.projectionDim; j++)
+          dot += ni[i * c.projectionDim + j]! * nt[t * c.projectionDim + j]!;
+        logits[i * 2 + t] = scale * dot;
+      }
+    }
+    expect(maxAbsDiff(logits, floats(golden.get("logits_per_image")!))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it("pools at the argmax id when eos_token_id is 2 (configs before transformers #24773)", async () => {
+    // Row 1 holds 100, above its eos (98): the two rules pick different rows, so this can tell them apart.
+    expect(Array.from(clipPoolPositions(ints(inputIds), batch, seq, 98))).toEqual([4n, 13n]);
+    expect(Array.from(clipPoolPositions(ints(inputIds), batch, seq, 2))).toEqual([4n, 9n]);
+    const out = await runtime.run(compiled, feeds(2));
+    expect(
+      maxAbsDiff(out.text_embeds!.data as Float32Array, floats(golden.get("text_embeds_argmax")!)),
+    ).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
