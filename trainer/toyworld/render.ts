@@ -118,30 +118,54 @@ function paintObject(canvas: Float32Array, size: number, ss: number, object: Sce
   const py0 = Math.max(0, Math.floor(cy - half));
   const py1 = Math.min(size, Math.ceil(cy + half));
   const samples = ss * ss;
+  const lo = 0.5 / ss;
+  const hi = 1 - 0.5 / ss;
   for (let py = py0; py < py1; py++) {
     for (let px = px0; px < px1; px++) {
+      const i = (py * size + px) * 3;
+      // Most pixels are uniform (all background or all one colour). The outermost sub-samples decide
+      // that cheaply; features here are wider than their spacing, so only mixed pixels pay for all.
+      const u0 = (px + lo - cx) / half;
+      const u1 = (px + hi - cx) / half;
+      const v0 = (py + lo - cy) / half;
+      const v1 = (py + hi - cy) / half;
+      const a = sample(u0, v0);
+      const b = sample(u1, v0);
+      const c = sample(u0, v1);
+      const d = sample(u1, v1);
+      if (!a && !b && !c && !d) continue;
+      if (a && b && c && d && close(a, b) && close(a, c) && close(a, d)) {
+        canvas[i] = (a[0] + b[0] + c[0] + d[0]) / 4;
+        canvas[i + 1] = (a[1] + b[1] + c[1] + d[1]) / 4;
+        canvas[i + 2] = (a[2] + b[2] + c[2] + d[2]) / 4;
+        continue;
+      }
       let r = 0;
       let g = 0;
-      let b = 0;
+      let bl = 0;
       let covered = 0;
       for (let sy = 0; sy < ss; sy++) {
         const v = (py + (sy + 0.5) / ss - cy) / half;
         for (let sx = 0; sx < ss; sx++) {
           const u = (px + (sx + 0.5) / ss - cx) / half;
-          const c = sample(u, v);
-          if (!c) continue;
-          r += c[0];
-          g += c[1];
-          b += c[2];
+          const colour = sample(u, v);
+          if (!colour) continue;
+          r += colour[0];
+          g += colour[1];
+          bl += colour[2];
           covered++;
         }
       }
       if (covered === 0) continue;
-      const i = (py * size + px) * 3;
       const keep = 1 - covered / samples;
       canvas[i] = canvas[i]! * keep + r / samples;
       canvas[i + 1] = canvas[i + 1]! * keep + g / samples;
-      canvas[i + 2] = canvas[i + 2]! * keep + b / samples;
+      canvas[i + 2] = canvas[i + 2]! * keep + bl / samples;
     }
   }
+}
+
+/** Colours within a rounding step of each other: a gradient across one pixel still counts as uniform. */
+function close(a: Rgb, b: Rgb): boolean {
+  return Math.abs(a[0] - b[0]) <= 2 && Math.abs(a[1] - b[1]) <= 2 && Math.abs(a[2] - b[2]) <= 2;
 }
