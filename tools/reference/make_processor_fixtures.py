@@ -22,6 +22,9 @@ Writes
 The goldens use the PIL backends (`*ImageProcessorPil`): transformers 5 picks the torchvision backend when
 torchvision is installed, which resizes differently (see trainer/vision/README.md).
 
+Needs pillow==13.0.0 (pip install pillow==13.0.0; not in requirements.txt): Pillow 13 changed the order of
+the two resize passes in some cases, and the goldens record that order.
+
 Run from the repository root after make_tokenizers.py: python tools/reference/make_processor_fixtures.py
 """
 
