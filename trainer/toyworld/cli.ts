@@ -3,6 +3,7 @@
 //   npx tsx trainer/toyworld/cli.ts sample --out DIR [--count 8] [--seed 0] [--size 64]
 //   npx tsx trainer/toyworld/cli.ts sheet  --out FILE.png [--concept "<bo>"] [--split train] [--size 64] [--scale 3]
 //   npx tsx trainer/toyworld/cli.ts concepts
+//   npx tsx trainer/toyworld/cli.ts stats [--count 1200]   (VQA answer priors = chance levels, render speed)
 // Prints one JSON line per result.
 
 import { mkdir, writeFile } from "node:fs/promises";
@@ -13,7 +14,7 @@ import { conceptSheet } from "./concept-sheet";
 import { CONCEPTS, conceptDescription, conceptFacts, findConcept } from "./concepts";
 import { encodePng } from "./png";
 import { writeNegativesPool } from "./pool";
-import { captionRecord, instructionRecord, sceneRecipe, VQA_CYCLE, vqaItem } from "./records";
+import { captionRecord, instructionRecord, sceneRecipe, VQA_CYCLE, vqaItem, vqaItems } from "./records";
 import { renderScene } from "./render";
 import { SPLIT_NAMES, type Split } from "./splits";
 
@@ -61,6 +62,34 @@ async function sample(): Promise<void> {
   }
 }
 
+/** Chance levels an evaluation must beat, and how fast pixels come, as JSON lines. */
+function stats(count: number): void {
+  const byKind = new Map<string, Map<string, number>>();
+  for (const item of vqaItems("test", 0, count)) {
+    const answers = byKind.get(item.kind) ?? new Map<string, number>();
+    answers.set(item.answer, (answers.get(item.answer) ?? 0) + 1);
+    byKind.set(item.kind, answers);
+  }
+  for (const [kind, answers] of byKind) {
+    const n = [...answers.values()].reduce((a, b) => a + b, 0);
+    const majority = Math.max(...answers.values()) / n;
+    console.log(
+      JSON.stringify({
+        bench: "toyworld-vqa-prior",
+        kind,
+        n,
+        majority,
+        answers: Object.fromEntries(answers),
+      }),
+    );
+  }
+  const start = performance.now();
+  const images = 200;
+  for (let seed = 0; seed < images; seed++) renderScene(composeScene(sceneRecipe(seed)));
+  const msPerImage = (performance.now() - start) / images;
+  console.log(JSON.stringify({ bench: "toyworld-render", size: 64, msPerImage }));
+}
+
 async function main(): Promise<void> {
   const command = positionals[0];
   switch (command) {
@@ -88,6 +117,9 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ sheet: out, concept: concept.name, rows: sheet.legend }));
       break;
     }
+    case "stats":
+      stats(int(values.count, 1200));
+      break;
     case "concepts":
       for (const concept of CONCEPTS) {
         console.log(
@@ -100,7 +132,9 @@ async function main(): Promise<void> {
       }
       break;
     default:
-      throw new Error("usage: cli.ts pool|sample|sheet|concepts (see the header of trainer/toyworld/cli.ts)");
+      throw new Error(
+        "usage: cli.ts pool|sample|sheet|concepts|stats (see the header of trainer/toyworld/cli.ts)",
+      );
   }
 }
 
