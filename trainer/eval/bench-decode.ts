@@ -1,0 +1,310 @@
+// npm run bench:decode — SmolVLM-256M-sized inference with random weights: image encode, time to first
+// token (one image + 64 text tokens), greedy decode tokens/s (64 new tokens, batch 1) with the KV-cached
+// decoder of trainer/generate, and in the same run the same model in transformers
+// (tools/reference/bench_decode.py). Also measures memory copy bandwidth and reports decode tokens/s as a
+// fraction of the bandwidth bound (bandwidth / bytes of weights read per token). Prints one JSON line.
+//
+// Vision: trainer/models/idefics3.ts (SigLIP tower + pixel-shuffle connector), as the model zoo builds it.
+//
+// Flags: --threads N (2) --new-tokens N (64) --text-tokens N (64) --repeats N (3) --layers N (30)
+//        --no-torch
+
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { compile, Graph, ortTensor, Runtime } from "../engine/index";
+import { CachedDecoder } from "../generate/decoder";
+import { ArrayEmbeddingTable, assembleEmbeddings, GatherEmbeddingTable } from "../generate/embeddings";
+import { generate, prefill } from "../generate/generate";
+import { argmax } from "../generate/sampling";
+import type { Idefics3Config } from "../models/idefics3";
+import { Idefics3Model } from "../models/idefics3";
+import type { LlamaConfig } from "../models/llama";
+import { frozenWeights } from "../models/weights";
+
+const { values: flags } = parseArgs({
+  options: {
+    threads: { type: "string", default: "2" },
+    "new-tokens": { type: "string", default: "64" },
+    "text-tokens": { type: "string", default: "64" },
+    repeats: { type: "string", default: "3" },
+    layers: { type: "string", default: "30" },
+    "no-torch": { type: "boolean", default: false },
+  },
+});
+const threads = Number(flags.threads);
+const newTokens = Number(flags["new-tokens"]);
+const textTokens = Number(flags["text-tokens"]);
+const repeats = Number(flags.repeats);
+
+/** HuggingFaceTB/SmolVLM-256M-Instruct's sizes (config.json), random weights. */
+const TEXT: LlamaConfig = {
+  hiddenSize: 576,
+  numLayers: Number(flags.layers),
+  numHeads: 9,
+  numKvHeads: 3,
+  headDim: 64,
+  intermediateSize: 1536,
+  vocabSize: 49280,
+  rmsNormEps: 1e-5,
+  ropeTheta: 100000,
+  maxPositionEmbeddings: 8192,
+  tieWordEmbeddings: true,
+  attentionBias: false,
+};
+const SMOLVLM_256M: Idefics3Config = {
+  vision: {
+    hiddenSize: 768,
+    intermediateSize: 3072,
+    numLayers: 12,
+    numHeads: 12,
+    layerNormEps: 1e-6,
+    hiddenAct: "gelu_pytorch_tanh",
+    imageSize: 512,
+    patchSize: 16,
+    numChannels: 3,
+  },
+  text: TEXT,
+  imageTokenId: 49190,
+  scaleFactor: 4,
+};
+
+/** Deterministic small random weights per name (memoized: the decoder and the lookup table share them). */
+function randomWeights() {
+  const made = new Map<string, Float32Array>();
+  return (name: string, shape: readonly number[]): Float32Array => {
+    const existing = made.get(name);
+    if (existing) return existing;
+    let state = 1;
+    for (const ch of name) state = (Math.imul(state, 31) + ch.charCodeAt(0)) >>> 0;
+    state ||= 1;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    if (/norm.*\.weight$/.test(name)) out.fill(1);
+    else if (!name.endsWith(".bias")) {
+      for (let i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        out[i] = ((state >>> 0) / 4294967296 - 0.5) * 0.04;
+      }
+    }
+    made.set(name, out);
+    return out;
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timeMs(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+/** Bytes of weights a one-token decode step reads: every projection, the norms and the (tied) lm_head. */
+function weightBytesPerToken(c: LlamaConfig): number {
+  const h = c.hiddenSize;
+  const attention = h * c.numHeads * c.headDim * 2 + h * c.numKvHeads * c.headDim * 2;
+  const mlp = 3 * h * c.intermediateSize;
+  return 4 * (c.numLayers * (attention + mlp + 2 * h) + h + c.vocabSize * h);
+}
+
+/** STREAM-style copy bandwidth of one large TypedArray copy in this process: (read + written) / time. */
+function copyBandwidthGbs(): number {
+  const n = 64 * 1024 * 1024; // 256 MiB of float32
+  const src = new Float32Array(n).fill(1);
+  const dst = new Float32Array(n);
+  dst.set(src); // fault the pages in
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    dst.set(src);
+    times.push(performance.now() - start);
+  }
+  return (2 * n * 4) / (Math.min(...times) / 1000) / 1e9;
+}
+
+async function ortSide() {
+  const dir = mkdtempSync(join(tmpdir(), "yo-bench-decode-"));
+  const values = randomWeights();
+  const runtime = new Runtime({ intraOpNumThreads: threads, interOpNumThreads: 1 });
+  try {
+    // Vision tower + connector: pixel_values [1, 3, 512, 512] -> [1, 64, 576].
+    const vg = new Graph("smolvlm_vision");
+    const vlm = new Idefics3Model(vg, SMOLVLM_256M, frozenWeights(vg, "float32", values));
+    const v = SMOLVLM_256M.vision;
+    const pixels = vg.input("pixel_values", "float32", [1, v.numChannels, v.imageSize, v.imageSize]);
+    vg.output(vlm.imageFeatures(pixels), "image_features");
+    const vision = compile(vg, { directory: dir, weightsFingerprint: "bench-decode/vision" });
+    const pixelData = Float32Array.from(
+      { length: 3 * v.imageSize * v.imageSize },
+      (_, i) => Math.sin(i) * 0.5,
+    );
+    const encode = async () => {
+      const out = await runtime.run(vision, {
+        pixel_values: ortTensor("float32", pixelData, [1, v.numChannels, v.imageSize, v.imageSize]),
+      });
+      return out.image_features!.data as Float32Array;
+    };
+
+    const decoder = CachedDecoder.build(TEXT, (name, shape) => values(name, shape), {
+      runtime,
+      modelId: "bench-decode/text",
+      directory: dir,
+    });
+    const table = new ArrayEmbeddingTable(
+      values("model.embed_tokens.weight", [TEXT.vocabSize, TEXT.hiddenSize]),
+      TEXT.hiddenSize,
+    );
+    const context = { decoder, embeddings: table };
+    const imageTokens = vlm.tokensPerImage;
+    const ids = [
+      ...new Array<number>(imageTokens).fill(SMOLVLM_256M.imageTokenId),
+      ...Array.from({ length: textTokens }, (_, i) => 3 + ((i * 7919) % 49000)),
+    ];
+
+    // Warm-up: session creation and first runs are not what a served request pays.
+    const features = await encode();
+    const warmPrompt = await assembleEmbeddings(ids, table, [{ position: 0, rows: features }]);
+    await generate(context, { prompt: warmPrompt, maxNewTokens: 4 });
+
+    const encodeMs: number[] = [];
+    const ttftMs: number[] = [];
+    const prefillMs: number[] = [];
+    const decodeTokS: number[] = [];
+    let generated = 0;
+    for (let r = 0; r < repeats; r++) {
+      encodeMs.push(await timeMs(encode));
+      // Time to first token: encode + assemble + prefill + the first greedy choice.
+      let first = -1;
+      ttftMs.push(
+        await timeMs(async () => {
+          const rows = await encode();
+          const prompt = await assembleEmbeddings(ids, table, [{ position: 0, rows }]);
+          const start = performance.now();
+          const { logits } = await prefill(context, prompt, undefined, 1);
+          prefillMs.push(performance.now() - start);
+          first = argmax(logits);
+        }),
+      );
+      if (first < 0) throw new Error("no first token");
+      const result = await generate(context, { prompt: warmPrompt, maxNewTokens: newTokens });
+      generated = result.tokenIds.length;
+      decodeTokS.push((newTokens - 1) / (result.decodeMs / 1000));
+    }
+    if (generated !== newTokens) throw new Error(`generated ${generated} tokens, wanted ${newTokens}`);
+
+    // Embedding lookups: TS copy from a Float32Array vs an onnxruntime Gather over the mapped table.
+    const gatherTable = GatherEmbeddingTable.build(table.table, TEXT.hiddenSize, {
+      runtime,
+      modelId: "bench-decode/text",
+      directory: dir,
+    });
+    const lookupUs = async (t: ArrayEmbeddingTable | GatherEmbeddingTable, n: number) => {
+      const batch = ids.slice(imageTokens, imageTokens + n);
+      await t.lookup(batch);
+      const times: number[] = [];
+      for (let i = 0; i < 50; i++) times.push(await timeMs(() => t.lookup(batch)));
+      return Math.round(median(times) * 1000 * 10) / 10;
+    };
+    const embed = {
+      ts_1_us: await lookupUs(table, 1),
+      gather_1_us: await lookupUs(gatherTable, 1),
+      ts_64_us: await lookupUs(table, textTokens),
+      gather_64_us: await lookupUs(gatherTable, textTokens),
+    };
+    return {
+      encodeMs: median(encodeMs),
+      ttftMs: median(ttftMs),
+      prefillMs: median(prefillMs),
+      decodeTokS: median(decodeTokS),
+      decodeAll: decodeTokS,
+      promptPositions: ids.length,
+      embed,
+    };
+  } finally {
+    await runtime.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface TorchResult {
+  encode_ms?: number;
+  ttft_ms?: number;
+  decode_tok_s?: number;
+  bench?: string;
+}
+
+/** The transformers side, or a note saying why it was skipped. */
+function torchSide(): { result: TorchResult | null; note?: string } {
+  if (flags["no-torch"]) return { result: null, note: "--no-torch" };
+  if (TEXT.numLayers !== 30) return { result: null, note: "transformers side runs 30 layers only" };
+  const args = [
+    "tools/reference/bench_decode.py",
+    ...["--threads", String(threads), "--new-tokens", String(newTokens)],
+    ...["--text-tokens", String(textTokens), "--repeats", String(repeats)],
+  ];
+  const run = spawnSync(process.env.PYTHON ?? "python3", args, { encoding: "utf8" });
+  if (run.error || run.status !== 0) {
+    const why = run.error?.message ?? run.stderr.trim().split("\n").at(-1) ?? "unknown error";
+    return {
+      result: null,
+      note: `transformers side skipped: ${why} (pip install -r tools/reference/requirements.txt)`,
+    };
+  }
+  const line = run.stdout
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as TorchResult)
+    .find((j) => j.bench === "decode_torch");
+  return line ? { result: line } : { result: null, note: "transformers side printed no decode_torch line" };
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const loadBefore = loadavg()[0]!;
+const ort = await ortSide();
+const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+const copyGbs = copyBandwidthGbs();
+const bytesPerToken = weightBytesPerToken(TEXT);
+const boundTokS = (copyGbs * 1e9) / bytesPerToken;
+const torch = torchSide();
+const t = torch.result;
+console.log(
+  JSON.stringify({
+    bench: "decode",
+    model: "SmolVLM-256M-sized (random weights)",
+    vision: "trainer/models/idefics3.ts (SigLIP 12x768, 1024 patches, pixel shuffle 4 -> 64 x 576)",
+    threads,
+    prompt_positions: ort.promptPositions,
+    new_tokens: newTokens,
+    image_encode_ms: round(ort.encodeMs),
+    ttft_ms: round(ort.ttftMs),
+    prefill_ms: round(ort.prefillMs),
+    decode_tok_s: round(ort.decodeTokS, 2),
+    decode_tok_s_all: ort.decodeAll.map((x) => round(x, 2)),
+    torch_image_encode_ms: t?.encode_ms ?? null,
+    torch_ttft_ms: t?.ttft_ms ?? null,
+    torch_decode_tok_s: t?.decode_tok_s ?? null,
+    decode_speedup_vs_torch: t?.decode_tok_s ? round(ort.decodeTokS / t.decode_tok_s, 2) : null,
+    ttft_speedup_vs_torch: t?.ttft_ms ? round(t.ttft_ms / ort.ttftMs, 2) : null,
+    encode_speedup_vs_torch: t?.encode_ms ? round(t.encode_ms / ort.encodeMs, 2) : null,
+    copy_gb_s: round(copyGbs, 2),
+    weight_mb_per_token: round(bytesPerToken / 1e6),
+    bandwidth_bound_tok_s: round(boundTokS, 2),
+    fraction_of_bound: round(ort.decodeTokS / boundTokS, 3),
+    embed_lookup: ort.embed,
+    peak_rss_mb: peakRssMb,
+    // Both sides share this machine's cores: a busy machine skews the ratios, so say how busy it was.
+    load_avg_1m: round(loadavg()[0]!, 2),
+    load_avg_1m_at_start: round(loadBefore, 2),
+    ...(torch.note ? { note: torch.note } : {}),
+  }),
+);
