@@ -1,6 +1,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import * as v from "valibot";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { verifyRequest } from "../../shared/hmac";
+import { TrainDispatchSchema } from "../../shared/trainer-api";
 import worker from "../../workers/index";
 import { retryDelaySeconds, TRAINING_DLQ, TRAINING_QUEUE } from "../../workers/jobs/training-queue";
 import { createConcept, createTenant, png, type TestTenant, trainerStub } from "./helpers";
@@ -68,9 +70,9 @@ describe("training queue consumer", () => {
       new Headers(sent!.headers),
     );
     expect(verdict.ok).toBe(true);
-    const payload = JSON.parse(sent!.body);
+    const payload = v.parse(TrainDispatchSchema, JSON.parse(sent!.body));
     expect(payload.photos).toHaveLength(2);
-    expect(payload.photos[0].mime).toBe("image/png");
+    expect(payload.photos[0]!.mime).toBe("image/png");
     expect(payload.concept).toMatchObject({ id: job.concept.id, name: job.concept.name, next_version: 1 });
   });
 

@@ -3,6 +3,7 @@ import { and, asc, count, eq, gt } from "drizzle-orm";
 import { Hono } from "hono";
 import { CreateConceptRequestSchema, ListQuerySchema } from "../../shared/api";
 import { DEFAULT_PAGE_SIZE, MAX_CONCEPTS_PER_TENANT } from "../../shared/limits";
+import type { ConceptPurge } from "../../shared/trainer-api";
 import { concepts, conceptVersions, jobs } from "../db/schema";
 import type { AppEnv } from "../env";
 import { auditEntry } from "../lib/audit";
@@ -119,7 +120,11 @@ export const conceptRoutes = new Hono<AppEnv>()
       callTrainer(c.env, {
         method: "POST",
         path: `/v1/concepts/${concept.id}/purge`,
-        body: JSON.stringify({ concept_id: concept.id, tenant_id: tenantId, job_ids: jobIds }),
+        body: JSON.stringify({
+          concept_id: concept.id,
+          tenant_id: tenantId,
+          job_ids: jobIds,
+        } satisfies ConceptPurge),
         requestId,
       })
         .then((res) => res.body?.cancel())

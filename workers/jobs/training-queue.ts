@@ -7,6 +7,8 @@
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
+import type { ImageMime } from "../../shared/prompt-plan";
+import type { TrainDispatch } from "../../shared/trainer-api";
 import * as schema from "../db/schema";
 import { concepts, jobs } from "../db/schema";
 import type { Db, EdgeEnv, TrainingMessage } from "../env";
@@ -88,16 +90,17 @@ async function dispatchJob(
     .where(where)
     .run();
 
-  const photos: { mime: string; base64: string }[] = [];
+  const photos: TrainDispatch["photos"] = [];
   for (let index = 0; index < job.photoCount; index++) {
     const object = await env.PHOTOS.get(photoKey(job.id, index));
     if (!object) return failJob(db, env, job.id, job.tenantId, `staged photo ${index} is missing`);
     photos.push({
-      mime: object.httpMetadata?.contentType ?? "application/octet-stream",
+      // The train route stored the MIME type it sniffed from the magic bytes.
+      mime: object.httpMetadata!.contentType as ImageMime,
       base64: bytesToBase64(new Uint8Array(await object.arrayBuffer())),
     });
   }
-  const body = JSON.stringify({
+  const dispatch: TrainDispatch = {
     job_id: job.id,
     tenant_id: job.tenantId,
     concept: {
@@ -113,7 +116,8 @@ async function dispatchJob(
       progress: `/v1/internal/jobs/${job.id}/progress`,
       result: `/v1/internal/jobs/${job.id}/result`,
     },
-  });
+  };
+  const body = JSON.stringify(dispatch);
   try {
     const response = await callTrainer(env, {
       method: "POST",
