@@ -16,6 +16,7 @@
 // Templates that transform message text (e.g. `| trim`) see the sentinel, not the text; LLaVA and SmolVLM
 // templates do not.
 
+import type { ConceptSegment, ImageRef, Turn } from "../../shared/prompt-plan";
 import type { ChatContentPart, ChatMessage } from "./chat-template";
 import type { TextTokenizer } from "./tokenizer";
 
@@ -55,6 +56,29 @@ export interface RenderedPrompt {
   /** Per image, in prompt order: the positions of its image tokens (features are written there in order). */
   images: { positions: number[] }[];
   concepts: ConceptPlacement[];
+}
+
+/**
+ * A prompt plan's turns (shared/prompt-plan.ts) as renderer turns: concepts become their row count (the
+ * caller decodes the artifact), `batch_image` becomes an image. `images` lists, in prompt order, what each
+ * image slot shows: an inline/R2 reference, or "batch" for the recognize batch's current photo.
+ */
+export function promptTurnsFromPlan(
+  turns: Turn[],
+  conceptRows: (segment: ConceptSegment) => number,
+): { turns: PromptTurn[]; images: (ImageRef | "batch")[] } {
+  const images: (ImageRef | "batch")[] = [];
+  const out = turns.map((turn) => ({
+    role: turn.role,
+    segments: turn.segments.map((segment): PromptSegment => {
+      if (segment.type === "text") return { type: "text", text: segment.text };
+      if (segment.type === "concept")
+        return { type: "concept", concept: segment.concept, rows: conceptRows(segment) };
+      images.push(segment.type === "image" ? segment.image : "batch");
+      return { type: "image" };
+    }),
+  }));
+  return { turns: out, images };
 }
 
 export class PromptRenderError extends Error {

@@ -1,7 +1,7 @@
 // Photo decoding for the processors: bytes -> upright 8-bit RGB, with the edge's limits enforced before any
 // pixel is decoded. Orientation follows EXIF (sharp's .rotate()), as HF's load_image does with
 // ImageOps.exif_transpose; alpha is composited on white exactly as HF's convert_to_rgb does (PIL's
-// alpha_composite integer arithmetic).
+// alpha_composite integer arithmetic); embedded ICC profiles are ignored, as PIL does.
 
 import sharp from "sharp";
 import { readImageHeader } from "../../shared/image-header";

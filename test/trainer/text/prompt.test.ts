@@ -2,7 +2,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ChatMessage } from "../../../trainer/text/chat-template";
-import { type PromptTurn, renderPrompt, specialAffixes } from "../../../trainer/text/prompt";
+import {
+  type PromptTurn,
+  promptTurnsFromPlan,
+  renderPrompt,
+  specialAffixes,
+} from "../../../trainer/text/prompt";
 import { loadTokenizer } from "../../../trainer/text/tokenizer";
 
 const FIXTURES = join(import.meta.dirname, "../../fixtures/tokenizers");
@@ -111,3 +116,34 @@ for (const name of ["llava", "smolvlm"]) {
     });
   });
 }
+
+describe("promptTurnsFromPlan", () => {
+  it("maps plan segments to renderer segments and lists images in order", () => {
+    const { turns, images } = promptTurnsFromPlan(
+      [
+        {
+          role: "user",
+          segments: [
+            { type: "batch_image" },
+            { type: "text", text: "Is " },
+            { type: "concept", concept: "c1", version: 2, name: "<bo>", artifact: "AAAA" },
+            { type: "image", image: { base64: "xyz", mime: "image/png" } },
+          ],
+        },
+      ],
+      (segment) => (segment.version === 2 ? 17 : 0),
+    );
+    expect(turns).toEqual([
+      {
+        role: "user",
+        segments: [
+          { type: "image" },
+          { type: "text", text: "Is " },
+          { type: "concept", concept: "c1", rows: 17 },
+          { type: "image" },
+        ],
+      },
+    ]);
+    expect(images).toEqual(["batch", { base64: "xyz", mime: "image/png" }]);
+  });
+});
