@@ -60,12 +60,12 @@ CREATE TABLE `hmac_nonces` (
 --> statement-breakpoint
 CREATE TABLE `idempotency_keys` (
 	`scope` text NOT NULL,
-	`key` text NOT NULL,
+	`key_hash` text NOT NULL,
 	`request_hash` text NOT NULL,
 	`status` integer,
 	`body` text,
 	`created_at` text NOT NULL,
-	PRIMARY KEY(`scope`, `key`)
+	PRIMARY KEY(`scope`, `key_hash`)
 );
 --> statement-breakpoint
 CREATE TABLE `jobs` (

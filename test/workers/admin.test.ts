@@ -78,6 +78,28 @@ describe("admin: tenants and keys", () => {
     expect((await problem(await call("/v1/concepts", { headers: a.auth }))).code).toBe("unauthorized");
   });
 
+  it("replays an issued key to a retry without storing the secret or the Idempotency-Key", async () => {
+    const tenant = (await (
+      await call("/v1/admin/tenants", jsonInit("POST", { name: "k" }, admin))
+    ).json()) as { id: string };
+    const idempotencyKey = `issue-${crypto.randomUUID()}`;
+    const headers = { ...admin, "idempotency-key": idempotencyKey };
+    const first = (await (
+      await call(`/v1/admin/tenants/${tenant.id}/keys`, jsonInit("POST", {}, headers))
+    ).json()) as { key: string };
+    const retry = await call(`/v1/admin/tenants/${tenant.id}/keys`, jsonInit("POST", {}, headers));
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await retry.json()) as { key: string }).key).toBe(first.key);
+    const rows = await env.DB.prepare("SELECT * FROM idempotency_keys").all();
+    const dump = JSON.stringify(rows.results);
+    expect(dump).not.toContain(first.key.slice(17));
+    expect(dump).not.toContain(idempotencyKey);
+    const keys = await env.DB.prepare("SELECT count(*) AS n FROM api_keys WHERE tenant_id = ?")
+      .bind(tenant.id)
+      .first<{ n: number }>();
+    expect(keys!.n).toBe(1);
+  });
+
   it("keys for an unknown tenant are not found", async () => {
     const res = await call("/v1/admin/tenants/ten_00000000000000000000/keys", jsonInit("POST", {}, admin));
     expect((await problem(res)).code).toBe("tenant_not_found");

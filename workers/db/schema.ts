@@ -127,19 +127,23 @@ export const auditLog = sqliteTable(
   (t) => [index("audit_log_tenant_idx").on(t.tenantId, t.id)],
 );
 
-/** First response of each creating call, replayed for a retry with the same Idempotency-Key. */
+/**
+ * First response of each creating call, replayed for a retry with the same Idempotency-Key. Holds only a
+ * hash of the key and the response encrypted under a key derived from it (workers/lib/idempotency.ts).
+ */
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",
   {
     /** Tenant id, or "admin" for admin calls. */
     scope: text("scope").notNull(),
-    key: text("key").notNull(),
+    keyHash: text("key_hash").notNull(),
     requestHash: text("request_hash").notNull(),
     status: integer("status"),
+    /** base64(iv + AES-GCM ciphertext) of the JSON response. */
     body: text("body"),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.scope, t.key] })],
+  (t) => [primaryKey({ columns: [t.scope, t.keyHash] })],
 );
 
 /** HMAC nonces seen from the trainer node; the primary key makes a replay fail atomically. */
