@@ -35,6 +35,8 @@ everywhere except those; they lose nothing against a float32 engine). Stored ten
     logits_per_image [2, 2]
     vision_hidden_states [L+1, 2, 17, 32]   every hidden state of the vision encoder (0 = pre_layrnorm out)
     vision_pooled [2, 32]               post_layernorm(CLS)
+    loss_f64 [] (F64), grad.<param>     CLIPModel(return_loss=True).loss (float64) and its gradient for every
+                                        parameter (HF names, incl. logit_scale), stored float32
 __metadata__: min greedy margin (top1 - top2 logit over the 20 steps), seeds, library versions.
 
 Usage: python tools/reference/make_fixtures.py [--out test/fixtures/models] [--only llava,clip]
@@ -391,7 +393,15 @@ def make_clip(out_root: str, seed: int) -> dict:
         m.text_model.eos_token_id = 2
         legacy = m.get_text_features(input_ids=input_ids).pooler_output
         m.text_model.eos_token_id = eos
+    # The contrastive loss (return_loss=True: symmetric cross-entropy over logits_per_text, pairs (i, i)
+    # positive) and its gradient for every parameter, for training CLIP with the engine.
+    m.zero_grad(set_to_none=True)
+    loss = m(input_ids=input_ids, pixel_values=px, return_loss=True).loss
+    loss.backward()
+    grads = {f"grad.{n}": (p.grad if p.grad is not None else torch.zeros_like(p)).float() for n, p in m.named_parameters()}
     golden = {
+        "loss_f64": loss.detach().clone(),
+        **grads,
         "input_ids": input_ids,
         "pixel_values": pixel_values,
         "image_embeds": m.get_image_features(pixel_values=px).pooler_output.detach().float(),

@@ -12,15 +12,26 @@ import {
   concat,
   conv,
   dim,
+  div,
+  exp,
   expand,
   type Graph,
   gather,
+  gatherElements,
   int64s,
+  logSoftmax,
+  matmul,
+  mul,
+  neg,
   range,
+  reduceMean,
+  reduceSum,
   reshape,
   slice,
+  sqrt,
   type Tensor,
   transpose,
+  unsqueeze,
 } from "../engine/index";
 import { type HfJson, hfNumber, hfSquare } from "./hf-config";
 import {
@@ -321,8 +332,34 @@ export class ClipModel {
     );
   }
 
-  /** exp(logit_scale), the temperature of the cosine-similarity logits. */
+  /** The logit_scale parameter (a log temperature: logits are scaled by exp(logit_scale)). */
   logitScale(): Tensor {
     return this.weights.weight("logit_scale", []);
+  }
+
+  /**
+   * CLIP's training loss (HF `return_loss=True`): cosine similarities scaled by exp(logit_scale), then the
+   * mean of the text->image and image->text cross-entropies, pair i of the batch being the positive of
+   * row i. Also returns logits_per_image [N, N].
+   */
+  contrastiveLoss(imageEmbeds: Tensor, textEmbeds: Tensor): { loss: Tensor; logitsPerImage: Tensor } {
+    const g = this.graph;
+    return g.scope("contrastive_loss", () => {
+      const unit = (x: Tensor) => div(x, sqrt(reduceSum(mul(x, x), [-1], { keepdims: true })));
+      const logitsPerText = mul(
+        matmul(unit(textEmbeds), transpose(unit(imageEmbeds), [1, 0])),
+        exp(this.logitScale()),
+        "scale",
+      );
+      const logitsPerImage = transpose(logitsPerText, [1, 0]);
+      // -mean_i log_softmax(logits)[i, i]
+      const diagonalNll = (logits: Tensor) => {
+        const diagonal = unsqueeze(range(int64s(g, [0]), dim(logits, 0), int64s(g, [1])), [1]); // [N, 1]
+        const picked = gatherElements(logSoftmax(logits, -1), diagonal, 1);
+        return neg(reduceMean(picked, [0, 1], { keepdims: false }));
+      };
+      const loss = mul(add(diagonalNll(logitsPerText), diagonalNll(logitsPerImage)), 0.5, "loss");
+      return { loss, logitsPerImage };
+    });
   }
 }
