@@ -109,17 +109,26 @@ function resampleHorizontal(src: RgbImage, outWidth: number, kernel: Kernel): Rg
   const { ksize, bounds, weights } = precomputeCoefficients(src.width, outWidth, kernel);
   const out = new Uint8Array(outWidth * src.height * CHANNELS);
   const half = 1 << (PRECISION_BITS - 1);
+  const data = src.data;
   for (let y = 0; y < src.height; y++) {
     const row = y * src.width * CHANNELS;
     for (let xx = 0; xx < outWidth; xx++) {
       const xmin = bounds[xx * 2]!;
       const xmax = bounds[xx * 2 + 1]!;
       const k = xx * ksize;
-      for (let c = 0; c < CHANNELS; c++) {
-        let ss = half;
-        for (let x = 0; x < xmax; x++) ss += src.data[row + (x + xmin) * CHANNELS + c]! * weights[k + x]!;
-        out[(y * outWidth + xx) * CHANNELS + c] = clip8(ss);
+      let s0 = half;
+      let s1 = half;
+      let s2 = half;
+      for (let x = 0, p = row + xmin * CHANNELS; x < xmax; x++, p += CHANNELS) {
+        const w = weights[k + x]!;
+        s0 += data[p]! * w;
+        s1 += data[p + 1]! * w;
+        s2 += data[p + 2]! * w;
       }
+      const o = (y * outWidth + xx) * CHANNELS;
+      out[o] = clip8(s0);
+      out[o + 1] = clip8(s1);
+      out[o + 2] = clip8(s2);
     }
   }
   return { width: outWidth, height: src.height, data: out };
@@ -130,15 +139,21 @@ function resampleVertical(src: RgbImage, outHeight: number, kernel: Kernel): Rgb
   const stride = src.width * CHANNELS;
   const out = new Uint8Array(outHeight * stride);
   const half = 1 << (PRECISION_BITS - 1);
+  // Row-at-a-time accumulation (sequential memory access); integer sums are exact in float64.
+  const acc = new Float64Array(stride);
+  const data = src.data;
   for (let yy = 0; yy < outHeight; yy++) {
     const ymin = bounds[yy * 2]!;
     const ymax = bounds[yy * 2 + 1]!;
     const k = yy * ksize;
-    for (let i = 0; i < stride; i++) {
-      let ss = half;
-      for (let y = 0; y < ymax; y++) ss += src.data[(y + ymin) * stride + i]! * weights[k + y]!;
-      out[yy * stride + i] = clip8(ss);
+    acc.fill(half);
+    for (let y = 0; y < ymax; y++) {
+      const w = weights[k + y]!;
+      const from = (y + ymin) * stride;
+      for (let i = 0; i < stride; i++) acc[i]! += data[from + i]! * w;
     }
+    const o = yy * stride;
+    for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
   }
   return { width: src.width, height: outHeight, data: out };
 }
