@@ -53,6 +53,8 @@ describe("CLIPModel vs transformers", async () => {
     g.output(h, `hidden_${i}`);
   });
   g.output(model.vision.pooled(px), "pooled");
+  // LLaVA's multi-layer selection: states 2 and 3 without CLS, concatenated along the features.
+  g.output(model.vision.selectFeatures(px, { layer: [-2, -1], strategy: "default" }), "layers_2_3");
   const compiled = compile(g);
 
   const inputIds = golden.get("input_ids")!;
@@ -74,6 +76,17 @@ describe("CLIPModel vs transformers", async () => {
         maxAbsDiff(actual, states.subarray(i * per, (i + 1) * per)),
         `hidden state ${i}`,
       ).toBeLessThanOrEqual(TOLERANCE);
+    }
+    const selected = out.layers_2_3!.data as Float32Array; // [2, 16, 64]
+    expect(out.layers_2_3!.dims).toEqual([2, 16, 64]);
+    for (let n = 0; n < 2; n++) {
+      for (let p = 0; p < 16; p++) {
+        for (const [k, state] of [2, 3].entries()) {
+          const from = ((state * 2 + n) * 17 + p + 1) * 32;
+          const row = selected.subarray((n * 16 + p) * 64 + k * 32, (n * 16 + p) * 64 + (k + 1) * 32);
+          expect(maxAbsDiff(row, states.subarray(from, from + 32))).toBeLessThanOrEqual(TOLERANCE);
+        }
+      }
     }
     expect(
       maxAbsDiff(out.pooled!.data as Float32Array, floats(golden.get("vision_pooled")!)),
