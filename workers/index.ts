@@ -12,7 +12,7 @@ import type { AppEnv, EdgeEnv } from "./env";
 import { inferenceRoutes } from "./inference/routes";
 import { internalRoutes } from "./internal/routes";
 import { jobRoutes } from "./jobs/routes";
-import { handleTrainingBatch } from "./jobs/training-queue";
+import { failStalledJobs, handleTrainingBatch } from "./jobs/training-queue";
 import { ApiError, problemResponse } from "./lib/errors";
 import { createLogger } from "./lib/log";
 import { requestContext } from "./lib/request-context";
@@ -79,5 +79,10 @@ export default {
   fetch: app.fetch,
   async queue(batch, env, _ctx) {
     await handleTrainingBatch(batch, env);
+  },
+  async scheduled(_controller, env, _ctx) {
+    const failed = await failStalledJobs(env);
+    if (failed > 0)
+      createLogger({ request_id: "cron" }, env.LOG_LEVEL)("warn", "failed stalled jobs", { count: failed });
   },
 } satisfies ExportedHandler<EdgeEnv>;

@@ -1,10 +1,22 @@
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  env,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import * as v from "valibot";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { verifyRequest } from "../../shared/hmac";
 import { TrainDispatchSchema } from "../../shared/trainer-api";
 import worker from "../../workers/index";
-import { retryDelaySeconds, TRAINING_DLQ, TRAINING_QUEUE } from "../../workers/jobs/training-queue";
+import {
+  retryDelaySeconds,
+  STALLED_JOB_MS,
+  TRAINING_DLQ,
+  TRAINING_QUEUE,
+} from "../../workers/jobs/training-queue";
 import { createConcept, createTenant, png, type TestTenant, trainerStub } from "./helpers";
 
 beforeEach(() => trainerStub.reset());
@@ -148,5 +160,22 @@ describe("training queue consumer", () => {
     await env.PHOTOS.delete(`jobs/${job.id}/01`);
     expect((await deliver(TRAINING_QUEUE, job.body)).explicitAcks).toEqual(["msg-1"]);
     expect(await jobRow(job.id)).toMatchObject({ status: "failed", error: "staged photo 1 is missing" });
+  });
+
+  it("the cron trigger fails running jobs the node stopped reporting on", async () => {
+    const tenant = await createTenant();
+    const stalled = await stagedJob(tenant);
+    const fresh = await stagedJob(tenant);
+    const old = new Date(Date.now() - STALLED_JOB_MS - 60_000).toISOString();
+    await env.DB.prepare("UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ?")
+      .bind(old, stalled.id)
+      .run();
+    await env.DB.prepare("UPDATE jobs SET status = 'running' WHERE id = ?").bind(fresh.id).run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController(), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await jobRow(stalled.id)).toMatchObject({ status: "failed" });
+    expect(String((await jobRow(stalled.id)).error)).toContain("no progress");
+    expect((await jobRow(fresh.id)).status).toBe("running");
   });
 });

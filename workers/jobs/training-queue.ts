@@ -4,7 +4,7 @@
  * refusing the job (4xx): fail it now. After max_retries the message lands in the dead-letter queue, whose
  * consumer marks the job failed with the last error.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, lt } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
 import type { ImageMime } from "../../shared/prompt-plan";
@@ -201,4 +201,29 @@ async function failDeadLetteredJob(db: Db, env: EdgeEnv, message: TrainingMessag
     job.tenantId,
     `dead-lettered after ${Math.max(attempts, job.attempts)} attempts; last error: ${job.error ?? "unknown"}`,
   );
+}
+
+/**
+ * A dispatched job whose node went silent (no progress for STALLED_JOB_MS) would stay `running` forever;
+ * the cron trigger fails it so the tenant can train again.
+ */
+export const STALLED_JOB_MS = 30 * 60_000;
+
+export async function failStalledJobs(env: EdgeEnv, now = Date.now()): Promise<number> {
+  const db = drizzle(env.DB, { schema });
+  const cutoff = new Date(now - STALLED_JOB_MS).toISOString();
+  const stalled = await db
+    .select({ id: jobs.id, tenantId: jobs.tenantId })
+    .from(jobs)
+    .where(and(eq(jobs.status, "running"), lt(jobs.updatedAt, cutoff)));
+  for (const job of stalled) {
+    await failJob(
+      db,
+      env,
+      job.id,
+      job.tenantId,
+      `no progress from the trainer node for ${STALLED_JOB_MS / 60_000} minutes`,
+    );
+  }
+  return stalled.length;
 }
