@@ -2,6 +2,7 @@ import { promises as fsp, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { pullCli } from "../../../trainer/hub/cli";
 import { globToRegExp, PullError, type PullProgress, pull } from "../../../trainer/hub/pull";
 import {
   type FakeFile,
@@ -194,5 +195,30 @@ describe("globToRegExp", () => {
     expect(globToRegExp("model-?.bin").test("model-1.bin")).toBe(true);
     expect(globToRegExp("*.json").test("model.safetensors")).toBe(false);
     expect(globToRegExp("a.b").test("axb")).toBe(false);
+  });
+});
+
+describe("pull CLI", () => {
+  it("prints JSON lines and exits 0, or an error code and 1", async () => {
+    const lines: string[] = [];
+    const args = [
+      "yo-edge/tiny",
+      "--allow",
+      "config.json",
+      "--cache-dir",
+      cacheDir,
+      "--endpoint",
+      server.url,
+    ];
+    expect(await pullCli(args, (l) => lines.push(l))).toBe(0);
+    const last = JSON.parse(lines.at(-1)!);
+    expect(last).toMatchObject({ pulled: "yo-edge/tiny", commit: COMMIT, files: 1 });
+    lines.length = 0;
+    expect(
+      await pullCli(["yo-edge/gated", "--cache-dir", cacheDir, "--endpoint", server.url], (l) =>
+        lines.push(l),
+      ),
+    ).toBe(1);
+    expect(JSON.parse(lines.at(-1)!).error).toBe("unauthorized");
   });
 });
