@@ -7,11 +7,13 @@ import {
   concat,
   type Dim,
   type DType,
+  div,
   type Graph,
   gather,
   matmul,
   mul,
   neg,
+  pow,
   reciprocal,
   reduceMean,
   reshape,
@@ -264,21 +266,22 @@ export class LlamaDecoder {
       presentKeys.push(cache.presentKey!);
       presentValues.push(cache.presentValue!);
     }
-    const hidden = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight"));
+    const hidden = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight", true));
     return { hidden, presentKeys, presentValues };
   }
 
   private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
     const g = this.graph;
     const p = `model.layers.${i}`;
-    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`));
+    const fusable = cache !== undefined;
+    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`, fusable));
     const h = add(
       x,
       g.scope("self_attn", () => this.attention(attnIn, p, rope, bias, cache)),
       "residual_attn",
     );
     const mlpIn = g.scope("post_attention_layernorm", () =>
-      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`),
+      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`, fusable),
     );
     return add(
       h,
@@ -287,9 +290,17 @@ export class LlamaDecoder {
     );
   }
 
-  /** x * rsqrt(mean(x^2) + eps) * w, over the hidden axis. */
-  private rmsNorm(x: Tensor, weightName: string): Tensor {
+  /**
+   * x * rsqrt(mean(x^2) + eps) * w, over the hidden axis. `fusable` writes it as x / sqrt(mean(x^2) + eps),
+   * the pattern onnxruntime fuses into one SimplifiedLayerNormalization (7 nodes -> 1; the cached path,
+   * whose per-token steps are dominated by per-node overhead, uses it).
+   */
+  private rmsNorm(x: Tensor, weightName: string, fusable = false): Tensor {
     const w = this.w(weightName, [this.config.hiddenSize]);
+    if (fusable) {
+      const meanSquare = reduceMean(pow(x, 2), [-1], { keepdims: true });
+      return mul(div(x, sqrt(add(meanSquare, this.config.rmsNormEps))), w);
+    }
     const meanSquare = reduceMean(mul(x, x), [-1], { keepdims: true });
     const invRms = reciprocal(sqrt(add(meanSquare, this.config.rmsNormEps)));
     return mul(mul(x, invRms), w);
