@@ -50,6 +50,11 @@ export function sanitizeIdefics3WeightName(name: string): string {
   return name.replace(/^(vision_model|connector|text_model)\./, "model.$1.");
 }
 
+/** LlamaForCausalLM name the decoder asks for -> where Idefics3 keeps it (lm_head.weight stays). */
+export function idefics3TextWeightName(llamaName: string): string {
+  return llamaName.replace(/^model\./, "model.text_model.");
+}
+
 export class Idefics3Model implements VisionLanguageModel {
   readonly vision: SiglipVisionTower;
   readonly decoder: LlamaDecoder;
@@ -60,7 +65,7 @@ export class Idefics3Model implements VisionLanguageModel {
     readonly weights: WeightBinding,
   ) {
     this.vision = new SiglipVisionTower(graph, config.vision, weights, "model.vision_model.");
-    const textWeights = renamedWeights(weights, (n) => n.replace(/^model\./, "model.text_model."));
+    const textWeights = renamedWeights(weights, idefics3TextWeightName);
     this.decoder = new LlamaDecoder(graph, config.text, textWeights);
   }
 

@@ -94,6 +94,11 @@ export function sanitizeLlavaWeightName(name: string): string {
   return out;
 }
 
+/** LlamaForCausalLM name the decoder asks for -> where LLaVA keeps it (lm_head.weight stays). */
+export function llavaTextWeightName(llamaName: string): string {
+  return llamaName.replace(/^model\./, "model.language_model.");
+}
+
 export class LlavaModel implements VisionLanguageModel {
   readonly vision: ClipVisionTower;
   readonly decoder: LlamaDecoder;
@@ -105,7 +110,7 @@ export class LlavaModel implements VisionLanguageModel {
   ) {
     this.vision = new ClipVisionTower(graph, config.vision, weights, "model.vision_tower.");
     // The decoder asks for LlamaForCausalLM names; here they live under model.language_model.
-    const textWeights = renamedWeights(weights, (n) => n.replace(/^model\./, "model.language_model."));
+    const textWeights = renamedWeights(weights, llavaTextWeightName);
     this.decoder = new LlamaDecoder(graph, config.text, textWeights);
   }
 

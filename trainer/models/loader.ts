@@ -13,6 +13,7 @@ import {
 } from "../engine/safetensors";
 import type { ClipModel } from "./clip";
 import type { HfJson } from "./hf-config";
+import type { LlamaConfig } from "./llama";
 import { CausalLmRunner } from "./multimodal";
 import { type Architecture, architectureFor, type ModelType } from "./registry";
 import { frozenWeights, type WeightBinding } from "./weights";
@@ -146,6 +147,10 @@ export function snapshotWeights(
 export interface LoadedCausalLm {
   snapshot: HfSnapshot;
   runner: CausalLmRunner;
+  /** The decoder's config, and its weights under LlamaForCausalLM names (`model.layers.0...`,
+   * `lm_head.weight`), as trainer/generate's cached decoder takes them. */
+  textConfig: LlamaConfig;
+  textWeights: (name: string, shape: readonly number[]) => Float32Array;
 }
 
 /** A causal LM (llava, idefics3, llama, qwen2) ready to run: weights read, graphs built on first use. */
@@ -162,7 +167,17 @@ export async function loadCausalLm(dir: string, runtime: Runtime): Promise<Loade
     const graph = new Graph(`${snapshot.modelType}-${graphName}`);
     return arch.build(graph, snapshot.config, snapshotWeights(graph, snapshot, values), names);
   }, runtime);
-  return { snapshot, runner };
+  const textWeights = (name: string): Float32Array => {
+    const data = values.get(arch.textWeightName(name));
+    if (!data) {
+      throw new HfSnapshotError(
+        "MISSING_WEIGHT",
+        `${dir}: the decoder needs ${name} (${arch.textWeightName(name)}), which the checkpoint lacks`,
+      );
+    }
+    return data;
+  };
+  return { snapshot, runner, textConfig: arch.textConfig(snapshot.config, names), textWeights };
 }
 
 /** A CLIPModel built into `graph` (the caller adds inputs and outputs for what it needs). */

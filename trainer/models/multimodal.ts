@@ -96,6 +96,17 @@ export function buildForwardGraph(model: CausalLm, withImages: boolean): Graph {
   return g;
 }
 
+/** pixel_values [images, C, S, S] -> image_features [image_tokens, H]: the image path alone (feature caches). */
+export function buildImageFeaturesGraph(model: CausalLm): Graph {
+  const vision = model.vision;
+  const g = model.graph;
+  if (!vision) throw new Error(`graph ${g.name}: this model has no image path`);
+  const pixels = g.input("pixel_values", "float32", ["images", ...vision.pixelShape]);
+  const h = model.decoder.config.hiddenSize;
+  g.output(reshape(vision.imageFeatures(pixels), [-1, h], { shape: ["image_tokens", h] }), "image_features");
+  return g;
+}
+
 /** Images for one forward: N images of the model's pixelShape, row-major float32. */
 export interface PixelValues {
   data: Float32Array;
@@ -112,6 +123,7 @@ export interface ForwardResult {
 /** Runs a CausalLm's forward graph(s) on a Runtime; builds the image graph on first use. */
 export class CausalLmRunner {
   private readonly built = new Map<boolean, { compiled: CompiledModel; model: CausalLm }>();
+  private featuresGraph?: { compiled: CompiledModel; model: CausalLm };
 
   constructor(
     /** Builds the model into a fresh graph of the given name (called once per graph variant). */
@@ -127,6 +139,20 @@ export class CausalLmRunner {
       this.built.set(withImages, entry);
     }
     return entry;
+  }
+
+  /** The projected features of N images, [N * tokensPerImage * H], the rows that replace image tokens. */
+  async imageFeatures(pixels: PixelValues): Promise<Float32Array> {
+    if (!this.featuresGraph) {
+      const model = this.build("image_features");
+      this.featuresGraph = { compiled: compile(buildImageFeaturesGraph(model)), model };
+    }
+    const { compiled, model } = this.featuresGraph;
+    const shape = model.vision!.pixelShape;
+    const out = await this.runtime.run(compiled, {
+      pixel_values: ortTensor("float32", pixels.data, [pixels.count, ...shape]),
+    });
+    return out.image_features!.data as Float32Array;
   }
 
   /** Full forward over equal-length rows (no padding): positions 0..T-1, causal attention. */

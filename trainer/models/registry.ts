@@ -5,9 +5,14 @@
 import type { Graph } from "../engine/index";
 import { ClipModel, clipConfigFromHf } from "./clip";
 import type { HfJson } from "./hf-config";
-import { Idefics3Model, idefics3ConfigFromHf, sanitizeIdefics3WeightName } from "./idefics3";
-import { LlamaDecoder, llamaConfigFromHf } from "./llama";
-import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "./llava";
+import {
+  Idefics3Model,
+  idefics3ConfigFromHf,
+  idefics3TextWeightName,
+  sanitizeIdefics3WeightName,
+} from "./idefics3";
+import { type LlamaConfig, LlamaDecoder, llamaConfigFromHf } from "./llama";
+import { LlavaModel, llavaConfigFromHf, llavaTextWeightName, sanitizeLlavaWeightName } from "./llava";
 import type { CausalLm } from "./multimodal";
 import type { WeightBinding } from "./weights";
 
@@ -24,6 +29,10 @@ export interface CausalLmArchitecture {
   readonly vision: boolean;
   sanitize(checkpointName: string): string;
   build(graph: Graph, config: HfJson, weights: WeightBinding, names: WeightNames): CausalLm;
+  /** The decoder's config alone (for trainer/generate's cached decoder). */
+  textConfig(config: HfJson, names: WeightNames): LlamaConfig;
+  /** LlamaForCausalLM weight name -> this architecture's name for it. */
+  textWeightName(llamaName: string): string;
 }
 
 export interface ClipArchitecture {
@@ -54,9 +63,10 @@ const textOnly = (modelType: ModelType): CausalLmArchitecture => ({
   vision: false,
   sanitize: unchanged,
   build(graph, config, weights, names) {
-    const text = tiedIfHeadless(llamaConfigFromHf(config), names);
-    return { graph, decoder: new LlamaDecoder(graph, text, weights) };
+    return { graph, decoder: new LlamaDecoder(graph, this.textConfig(config, names), weights) };
   },
+  textConfig: (config, names) => tiedIfHeadless(llamaConfigFromHf(config), names),
+  textWeightName: unchanged,
 });
 
 export const ARCHITECTURES: Readonly<Record<ModelType, Architecture>> = {
@@ -71,6 +81,8 @@ export const ARCHITECTURES: Readonly<Record<ModelType, Architecture>> = {
       const model = new LlavaModel(graph, c, weights);
       return { graph, decoder: model.decoder, vision: model };
     },
+    textConfig: (config, names) => tiedIfHeadless(llavaConfigFromHf(config).text, names),
+    textWeightName: llavaTextWeightName,
   },
   idefics3: {
     kind: "causal-lm",
@@ -83,6 +95,8 @@ export const ARCHITECTURES: Readonly<Record<ModelType, Architecture>> = {
       const model = new Idefics3Model(graph, c, weights);
       return { graph, decoder: model.decoder, vision: model };
     },
+    textConfig: (config, names) => tiedIfHeadless(idefics3ConfigFromHf(config).text, names),
+    textWeightName: idefics3TextWeightName,
   },
   llama: textOnly("llama"),
   qwen2: textOnly("qwen2"),

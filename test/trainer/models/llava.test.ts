@@ -6,8 +6,9 @@ import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile, Graph, ortTensor, Runtime } from "../../../trainer/engine/index";
+import { compile, Graph, matmul, ortTensor, Runtime, transpose } from "../../../trainer/engine/index";
 import { SafetensorsCheckpoint, writeShardedSafetensors } from "../../../trainer/engine/safetensors";
+import { causalAttentionBias, LlamaDecoder } from "../../../trainer/models/llama";
 import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../../trainer/models/llava";
 import {
   loadCausalLm,
@@ -16,6 +17,7 @@ import {
   snapshotWeights,
 } from "../../../trainer/models/loader";
 import { ImageTokenMismatchError } from "../../../trainer/models/multimodal";
+import { frozenWeights } from "../../../trainer/models/weights";
 import { fixtureDir, floats, ints, maxAbsDiff, readGolden } from "./golden";
 
 // float32 engine vs the float64 golden: logits agree to ~1e-5, features to ~2e-6.
@@ -62,6 +64,43 @@ describe("llava vs transformers", async () => {
     expect(out.default!.dims).toEqual([1, 16, 32]);
     expect(maxAbsDiff(out.default!.data as Float32Array, expected.subarray(32))).toBeLessThanOrEqual(
       FEATURE_TOLERANCE,
+    );
+  });
+
+  it("decoder hooks: text config + LlamaForCausalLM-named weights + image features give the same logits", async () => {
+    // What trainer/generate does with a VLM: embed the prompt, put the image features at the image tokens,
+    // run the plain decoder over inputs_embeds.
+    const { textConfig, textWeights } = await loadCausalLm(fixtureDir("llava"), runtime);
+    const features = await runner.imageFeatures(pixels);
+    expect(maxAbsDiff(features, floats(golden.get("image_features")!))).toBeLessThanOrEqual(
+      FEATURE_TOLERANCE,
+    );
+    const h = textConfig.hiddenSize;
+    const table = textWeights("model.embed_tokens.weight", [textConfig.vocabSize, h]);
+    const embeds = new Float32Array(prompt.length * h);
+    let image = 0;
+    prompt.forEach((id, t) => {
+      const row =
+        id === 127 ? features.subarray(image++ * h, image * h) : table.subarray(id * h, (id + 1) * h);
+      embeds.set(row, t * h);
+    });
+    expect(image).toBe(16);
+    const g = new Graph("llava-decoder-hooks");
+    const decoder = new LlamaDecoder(g, textConfig, frozenWeights(g, "float32", textWeights));
+    const inputs = decoder.inputs();
+    g.output(matmul(decoder.forward(inputs), transpose(decoder.lmHead(), [1, 0])), "logits");
+    const seq = prompt.length;
+    const out = await runtime.run(compile(g), {
+      inputs_embeds: ortTensor("float32", embeds, [1, seq, h]),
+      position_ids: ortTensor(
+        "int64",
+        BigInt64Array.from({ length: seq }, (_, i) => BigInt(i)),
+        [1, seq],
+      ),
+      attention_bias: ortTensor("float32", causalAttentionBias(1, seq), [1, 1, seq, seq]),
+    });
+    expect(maxAbsDiff(out.logits!.data as Float32Array, floats(golden.get("logits")!))).toBeLessThanOrEqual(
+      LOGIT_TOLERANCE,
     );
   });
 
