@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ChatMessage } from "../../../trainer/text/chat-template";
-import { loadTokenizer } from "../../../trainer/text/tokenizer";
+import { loadTokenizer, TextTokenizer } from "../../../trainer/text/tokenizer";
 
 const FIXTURES = join(import.meta.dirname, "../../fixtures/tokenizers");
 
@@ -15,6 +15,7 @@ interface Golden {
     ids: number[];
     ids_no_special: number[];
     ids_untrusted: number[];
+    ids_legacy?: number[];
     decoded: string;
     decoded_skip_special: string;
   }[];
@@ -50,6 +51,20 @@ for (const name of ["llava", "smolvlm"]) {
       expect(tok.decode(c.ids)).toBe(c.decoded);
       expect(tok.decode(c.ids, { skipSpecialTokens: true })).toBe(c.decoded_skip_special);
     });
+
+    if (name === "llava") {
+      it('legacy: true (Metaspace prepend "always") matches AutoTokenizer(legacy=True)', () => {
+        const json = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
+        const config = JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"));
+        const legacy = new TextTokenizer(json, { ...config, legacy: true }, null);
+        let differs = 0;
+        for (const c of golden.cases) {
+          expect(legacy.encode(c.text), c.text).toEqual(c.ids_legacy);
+          if (JSON.stringify(c.ids_legacy) !== JSON.stringify(c.ids)) differs++;
+        }
+        expect(differs).toBeGreaterThanOrEqual(3); // the cases with text after an added token
+      });
+    }
 
     it.each(
       golden.chats.map((c) => [`${c.name} gen=${c.add_generation_prompt}`, c] as const),
