@@ -191,6 +191,15 @@ async function downloadVerified(job: DownloadJob): Promise<void> {
       entry.path,
     );
   }
+  // The resolve probe's (X-Linked-)ETag is the same hash as the tree's oid; disagreeing metadata fails early.
+  const etag = probe.etag.replace(/^W\//, "").replace(/"/g, "");
+  if (etag.length === job.expected.value.length && /^[0-9a-f]+$/.test(etag) && etag !== job.expected.value) {
+    throw new PullError(
+      "checksum_mismatch",
+      `${entry.path}: ETag ${etag} but tree says ${job.expected.value}`,
+      entry.path,
+    );
+  }
   const url = `${job.endpoint}/${job.repo}/resolve/${job.commit}/${entry.path.split("/").map(encodeURIComponent).join("/")}`;
   const partial = `${target}.incomplete`;
   await fsp.mkdir(dirname(target), { recursive: true });

@@ -41,6 +41,8 @@ export interface HubServer {
   cutOnce: Set<string>;
   /** Paths served with one byte flipped. */
   corrupt: Set<string>;
+  /** Paths whose resolve response advertises a wrong (X-Linked-)ETag. */
+  badEtag: Set<string>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ export async function startHubServer(repos: FakeRepo[]): Promise<HubServer> {
   const log: RequestRecord[] = [];
   const cutOnce = new Set<string>();
   const corrupt = new Set<string>();
+  const badEtag = new Set<string>();
   const byName = new Map(repos.map((r) => [r.name, r]));
   const blobs = new Map<string, { repo: FakeRepo; file: FakeFile }>();
   for (const repo of repos)
@@ -180,7 +183,7 @@ export async function startHubServer(repos: FakeRepo[]): Promise<HubServer> {
         res.writeHead(302, {
           ...common,
           Location: `${serverUrl}/cdn/${hash}`,
-          "X-Linked-ETag": `"${hash}"`,
+          "X-Linked-ETag": `"${badEtag.has(path) ? sha256(new Uint8Array(1)) : hash}"`,
           "X-Linked-Size": String(file.bytes.length),
           ETag: `"${gitBlobOid(new TextEncoder().encode(lfsPointer(file)))}"`,
         });
@@ -193,7 +196,8 @@ export async function startHubServer(repos: FakeRepo[]): Promise<HubServer> {
     if (cdn) {
       const blob = blobs.get(cdn[1]!);
       if (!blob) return send(404, "no such blob");
-      return serveBody(req, res, record, blob.file, { ETag: `"${cdn[1]}"` });
+      const etag = badEtag.has(blob.file.path) ? sha256(new Uint8Array(1)) : cdn[1];
+      return serveBody(req, res, record, blob.file, { ETag: `"${etag}"` });
     }
     return send(404, "not found");
   });
@@ -250,6 +254,7 @@ export async function startHubServer(repos: FakeRepo[]): Promise<HubServer> {
     log,
     cutOnce,
     corrupt,
+    badEtag,
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

@@ -65,6 +65,7 @@ beforeEach(async () => {
   server.log.length = 0;
   server.cutOnce.clear();
   server.corrupt.clear();
+  server.badEtag.clear();
 });
 afterEach(async () => {
   vi.unstubAllEnvs();
@@ -157,6 +158,14 @@ describe("pull from a local Hub", () => {
     const dir = join(cacheDir, "yo-edge", "tiny", COMMIT);
     const left = (await fsp.readdir(dir)).filter((f) => !f.startsWith(".yo-edge-pull"));
     expect(left).toEqual([]);
+  });
+
+  it("refuses a file whose resolve ETag disagrees with the tree, before downloading it", async () => {
+    server.badEtag.add("model.safetensors");
+    expect(await codeOf(pull({ ...base(), repo: "yo-edge/tiny", allow: ["model.safetensors"] }))).toBe(
+      "checksum_mismatch",
+    );
+    expect(server.log.some((r) => r.path.startsWith("/cdn/") && r.range !== "bytes=0-0")).toBe(false);
   });
 
   it("needs a token for a gated repo: 401 without, 403 with a wrong one, success with HF_TOKEN", async () => {
