@@ -164,6 +164,14 @@ async function ortSide() {
       TEXT.hiddenSize,
     );
     const context = { decoder, embeddings: table };
+    // The same decoder with the concat-past layout (full present out, fed back), for comparison.
+    const concatDecoder = CachedDecoder.build(TEXT, (name, shape) => values(name, shape), {
+      runtime,
+      modelId: "bench-decode/text",
+      directory: dir,
+      cacheLayout: "concat",
+    });
+    const concatContext = { decoder: concatDecoder, embeddings: table };
     const imageTokens = vlm.tokensPerImage;
     const ids = [
       ...new Array<number>(imageTokens).fill(SMOLVLM_256M.imageTokenId),
@@ -174,11 +182,13 @@ async function ortSide() {
     const features = await encode();
     const warmPrompt = await assembleEmbeddings(ids, table, [{ position: 0, rows: features }]);
     await generate(context, { prompt: warmPrompt, maxNewTokens: 4 });
+    await generate(concatContext, { prompt: warmPrompt, maxNewTokens: 4 });
 
     const encodeMs: number[] = [];
     const ttftMs: number[] = [];
     const prefillMs: number[] = [];
     const decodeTokS: number[] = [];
+    const concatTokS: number[] = [];
     let generated = 0;
     for (let r = 0; r < repeats; r++) {
       encodeMs.push(await timeMs(encode));
@@ -198,6 +208,9 @@ async function ortSide() {
       const result = await generate(context, { prompt: warmPrompt, maxNewTokens: newTokens });
       generated = result.tokenIds.length;
       decodeTokS.push((newTokens - 1) / (result.decodeMs / 1000));
+      const concatResult = await generate(concatContext, { prompt: warmPrompt, maxNewTokens: newTokens });
+      if (concatResult.tokenIds.join() !== result.tokenIds.join()) throw new Error("cache layouts disagree");
+      concatTokS.push((newTokens - 1) / (concatResult.decodeMs / 1000));
     }
     if (generated !== newTokens) throw new Error(`generated ${generated} tokens, wanted ${newTokens}`);
 
@@ -226,6 +239,7 @@ async function ortSide() {
       prefillMs: median(prefillMs),
       decodeTokS: median(decodeTokS),
       decodeAll: decodeTokS,
+      concatTokS: median(concatTokS),
       promptPositions: ids.length,
       embed,
     };
@@ -290,6 +304,7 @@ console.log(
     prefill_ms: round(ort.prefillMs),
     decode_tok_s: round(ort.decodeTokS, 2),
     decode_tok_s_all: ort.decodeAll.map((x) => round(x, 2)),
+    decode_tok_s_concat_past: round(ort.concatTokS, 2),
     torch_image_encode_ms: t?.encode_ms ?? null,
     torch_ttft_ms: t?.ttft_ms ?? null,
     torch_decode_tok_s: t?.decode_tok_s ?? null,

@@ -5,6 +5,10 @@
 // feeds views of the first P positions as the past (no copy) and lets onnxruntime write the new rows
 // straight into positions P..P+T-1 (preallocated outputs), so the cache is never concatenated or copied
 // outside the graph. Inside the graph the past is concatenated with the new rows once per layer.
+//
+// The alternative, `cacheLayout: "concat"` (the usual exported-ONNX pattern: present = concat(past, new)
+// as an output, fed back as the next past), is kept for measurement: it copies the whole cache out of
+// onnxruntime into a fresh JS buffer every step (bench:decode reports both).
 
 import * as ort from "onnxruntime-node";
 import {
@@ -22,18 +26,22 @@ import { type LlamaConfig, LlamaDecoder } from "../models/llama";
 import { frozenWeights, type WeightValues } from "../models/weights";
 import { KvCache } from "./kv-cache";
 
+/** "append": preallocated buffers, new rows written in place; "concat": full present out, fed back. */
+export type CacheLayout = "append" | "concat";
+
 /**
  * The cached decoder graph. Inputs: `inputs_embeds` [batch, seq, H], `position_ids` [batch, seq],
  * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, d] and
  * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs: `logits` [n, V] and
- * `present.<i>.key|value` [seq, batch, kv, d] (the new rows only).
+ * `present.<i>.key|value`: [seq, batch, kv, d] (the new rows only) for "append", [past+seq, batch, kv, d]
+ * for "concat".
  */
 export function buildCachedDecoderGraph(
   config: LlamaConfig,
   values: WeightValues,
-  name = "decoder_cached",
+  layout: CacheLayout = "append",
 ): Graph {
-  const g = new Graph(name);
+  const g = new Graph(layout === "append" ? "decoder_cached" : "decoder_cached_concat");
   const decoder = new LlamaDecoder(g, config, frozenWeights(g, "float32", values));
   const inputs = decoder.cachedInputs();
   const logitPositions = g.input("logit_positions", "int64", ["n"]);
@@ -48,10 +56,11 @@ export function buildCachedDecoderGraph(
     return matmul(rows, transpose(decoder.lmHead(), [1, 0]));
   });
   g.output(logits, "logits");
-  out.presentKeys.forEach((k, i) => {
+  const [keys, values_] = layout === "append" ? [out.presentKeys, out.presentValues] : [out.keys, out.values];
+  keys.forEach((k, i) => {
     g.output(k, `present.${i}.key`);
   });
-  out.presentValues.forEach((v, i) => {
+  values_.forEach((v, i) => {
     g.output(v, `present.${i}.value`);
   });
   return g;
@@ -74,25 +83,29 @@ export interface CachedDecoderOptions {
   modelId: string;
   /** Write the model with external data here (memory-mapped weights); in-memory bytes when absent. */
   directory?: string;
+  /** Default "append" (see the top of this file). */
+  cacheLayout?: CacheLayout;
 }
 
 export class CachedDecoder {
   readonly config: LlamaConfig;
   readonly modelId: string;
+  readonly cacheLayout: CacheLayout;
   private readonly runtime: Runtime;
 
   constructor(
     readonly model: CompiledModel,
     config: LlamaConfig,
-    options: Pick<CachedDecoderOptions, "runtime" | "modelId">,
+    options: Pick<CachedDecoderOptions, "runtime" | "modelId" | "cacheLayout">,
   ) {
     this.config = config;
     this.runtime = options.runtime;
     this.modelId = options.modelId;
+    this.cacheLayout = options.cacheLayout ?? "append";
   }
 
   static build(config: LlamaConfig, values: WeightValues, options: CachedDecoderOptions): CachedDecoder {
-    const graph = buildCachedDecoderGraph(config, values);
+    const graph = buildCachedDecoderGraph(config, values, options.cacheLayout);
     const model = compile(
       graph,
       options.directory ? { directory: options.directory, weightsFingerprint: options.modelId } : {},
@@ -119,7 +132,8 @@ export class CachedDecoder {
       );
     }
     const past = cache.length;
-    cache.reserve(past + seq);
+    const append = this.cacheLayout === "append";
+    if (append) cache.reserve(past + seq);
     const { positions, bias } = cache.admit(seq, input.real);
     const cacheDims = (n: number) => [n, batch, c.numKvHeads, c.headDim];
     const feeds: Record<string, ort.Tensor> = {
@@ -138,18 +152,19 @@ export class CachedDecoder {
         cache.pastView(cache.values[i]!, past),
         cacheDims(past),
       );
-      fetches[`present.${i}.key`] = new ort.Tensor(
-        "float32",
-        cache.appendView(cache.keys[i]!, past, seq),
-        cacheDims(seq),
-      );
-      fetches[`present.${i}.value`] = new ort.Tensor(
-        "float32",
-        cache.appendView(cache.values[i]!, past, seq),
-        cacheDims(seq),
-      );
+      fetches[`present.${i}.key`] = append
+        ? new ort.Tensor("float32", cache.appendView(cache.keys[i]!, past, seq), cacheDims(seq))
+        : null;
+      fetches[`present.${i}.value`] = append
+        ? new ort.Tensor("float32", cache.appendView(cache.values[i]!, past, seq), cacheDims(seq))
+        : null;
     }
     const out = await this.runtime.run(this.model, feeds, fetches);
+    if (!append) {
+      const full = (kind: "key" | "value") =>
+        Array.from({ length: c.numLayers }, (_, i) => out[`present.${i}.${kind}`]!.data as Float32Array);
+      cache.adopt(full("key"), full("value"), past + seq);
+    }
     cache.commit(seq);
     return out.logits!.data as Float32Array;
   }

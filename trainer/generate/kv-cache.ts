@@ -61,6 +61,21 @@ export class KvCache {
     this.capacityValue = next;
   }
 
+  /**
+   * Takes buffers holding exactly `positions` positions (a "concat" graph's full present outputs) as
+   * the cache's storage.
+   */
+  adopt(keys: Float32Array[], values: Float32Array[], positions: number): void {
+    if (positions > this.capacityValue) {
+      const real = new Uint8Array(positions * this.batch);
+      real.set(this.realKeys.subarray(0, this.length * this.batch));
+      this.realKeys = real;
+    }
+    this.keys = keys;
+    this.values = values;
+    this.capacityValue = positions;
+  }
+
   pastView(buffer: Float32Array, past: number): Float32Array {
     return buffer.subarray(0, past * this.slotSize);
   }

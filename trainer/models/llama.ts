@@ -180,6 +180,9 @@ export interface CachedDecoderOutputs {
   /** Per layer [T, B, kvHeads, headDim]: only the new rows, to be appended after the past. */
   presentKeys: Tensor[];
   presentValues: Tensor[];
+  /** Per layer [P+T, B, kvHeads, headDim]: past and new rows, for callers that keep no buffers. */
+  keys: Tensor[];
+  values: Tensor[];
 }
 
 export class LlamaDecoder {
@@ -259,15 +262,19 @@ export class LlamaDecoder {
     const bias = unsqueeze(inputs.attentionBias, [2]);
     const presentKeys: Tensor[] = [];
     const presentValues: Tensor[] = [];
+    const keys: Tensor[] = [];
+    const values: Tensor[] = [];
     let h = inputs.inputsEmbeds;
     for (let i = 0; i < c.numLayers; i++) {
       const cache: LayerCache = { pastKey: inputs.pastKeys[i]!, pastValue: inputs.pastValues[i]!, ropeRows };
       h = g.scope(`model/layers.${i}`, () => this.decoderLayer(h, i, rope, bias, cache));
       presentKeys.push(cache.presentKey!);
       presentValues.push(cache.presentValue!);
+      keys.push(cache.keys!);
+      values.push(cache.values!);
     }
     const hidden = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight", true));
-    return { hidden, presentKeys, presentValues };
+    return { hidden, presentKeys, presentValues, keys, values };
   }
 
   private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
@@ -347,6 +354,8 @@ export class LlamaDecoder {
       cache.presentValue = transpose(rows(project("v_proj", c.numKvHeads)), [1, 0, 2, 3], "present_value");
       const keys = concat([cache.pastKey, cache.presentKey], 0, "concat_key"); // [P+T, B, kv, d]
       const values = concat([cache.pastValue, cache.presentValue], 0, "concat_value");
+      cache.keys = keys;
+      cache.values = values;
       kT = unsqueeze(transpose(keys, [1, 2, 3, 0]), [2]);
       v = unsqueeze(transpose(values, [1, 2, 0, 3]), [2]);
     } else {
@@ -420,6 +429,8 @@ interface LayerCache {
   ropeRows: RopeTables;
   presentKey?: Tensor;
   presentValue?: Tensor;
+  keys?: Tensor;
+  values?: Tensor;
 }
 
 /** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the head dim. */

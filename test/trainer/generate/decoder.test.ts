@@ -2,6 +2,7 @@
 // the model's plain forward() gives over the whole sequence.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CachedDecoder } from "../../../trainer/generate/decoder";
 import { embedIds, loadTinyLlama, maxAbsDiff, type TinyLlama } from "./fixture";
 
 let tiny: TinyLlama;
@@ -90,5 +91,35 @@ describe("cached decoder", () => {
       logits = await decoder.step(cache, { embeds: next, seq: 1, logitsAt: [0, 1] });
     }
     expect(worst).toBeLessThanOrEqual(1e-4);
+  });
+
+  it("the concat-past layout (full present fed back) gives the same logits as in-place appends", async () => {
+    const { config, table } = tiny;
+    const h = config.hiddenSize;
+    const concat = CachedDecoder.build(config, tiny.values, {
+      runtime: tiny.runtime,
+      modelId: "tiny-llama-untied",
+      cacheLayout: "concat",
+    });
+    const run = async (decoder: CachedDecoder) => {
+      const cache = decoder.newCache(1, 2);
+      const out = [
+        await decoder.step(cache, {
+          embeds: embedIds(table, h, PROMPT),
+          seq: PROMPT.length,
+          logitsAt: [PROMPT.length - 1],
+        }),
+      ];
+      for (const id of CONTINUATION) {
+        out.push(await decoder.step(cache, { embeds: embedIds(table, h, [id]), seq: 1, logitsAt: [0] }));
+      }
+      expect(cache.length).toBe(PROMPT.length + CONTINUATION.length);
+      return out;
+    };
+    const [a, b] = [await run(tiny.decoder), await run(concat)];
+    expect(b[0]!.length).toBe(config.vocabSize);
+    a.forEach((logits, i) => {
+      expect(maxAbsDiff(logits, b[i]!)).toBeLessThanOrEqual(1e-6);
+    });
   });
 });
