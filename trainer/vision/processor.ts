@@ -136,3 +136,26 @@ export function loadImageProcessor(dir: string): ImageProcessor {
   if (!existsSync(prePath)) throw new ImageProcessorConfigError(`${dir} has no preprocessor_config.json`);
   return imageProcessorFromHf(readJson(prePath), readJson(join(dir, "processor_config.json")));
 }
+
+/** Frames of several processed images as one `[N, 3, H, W]` float32 batch (the models' `pixel_values`). */
+export function pixelBatch(images: ProcessedImage[]): {
+  data: Float32Array;
+  count: number;
+  height: number;
+  width: number;
+} {
+  const frames = images.flatMap((image) => image.frames);
+  const first = frames[0];
+  if (first === undefined) return { data: new Float32Array(0), count: 0, height: 0, width: 0 };
+  const size = first.data.length;
+  const data = new Float32Array(frames.length * size);
+  frames.forEach((frame, i) => {
+    if (frame.width !== first.width || frame.height !== first.height) {
+      throw new ImageProcessorConfigError(
+        `frames differ in size: ${frame.width}x${frame.height} vs ${first.width}x${first.height}`,
+      );
+    }
+    data.set(frame.data, i * size);
+  });
+  return { data, count: frames.length, height: first.height, width: first.width };
+}

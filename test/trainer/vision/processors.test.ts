@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DecodedSafetensors, readSafetensorsFile } from "../../../trainer/engine/safetensors";
 import { decodeImage, type RgbImage } from "../../../trainer/vision/image";
-import { type ImageProcessor, loadImageProcessor } from "../../../trainer/vision/processor";
+import { type ImageProcessor, loadImageProcessor, pixelBatch } from "../../../trainer/vision/processor";
 import { type ResampleFilter, resizePil } from "../../../trainer/vision/resample";
 
 const FIXTURES = join(import.meta.dirname, "../../fixtures");
@@ -135,6 +135,20 @@ describe("processors vs HF *ImageProcessorPil", () => {
     expect(maxAbsDiff(concatFrames(out.frames), golden.data as Float32Array)).toBeLessThanOrEqual(
       PROCESSOR_TOLERANCE,
     );
+  });
+
+  it("pixelBatch stacks the frames of several images as [N, 3, H, W]", () => {
+    const a = smolvlm.preprocess(goldenImage("wide")); // 1x2 tiles + global
+    const b = smolvlmNoSplit.preprocess(goldenImage("photo"));
+    const batch = pixelBatch([a, b]);
+    expect([batch.count, batch.height, batch.width]).toEqual([4, 32, 32]);
+    expect(batch.data.subarray(3 * 3 * 32 * 32)).toEqual(b.frames[0]!.data);
+    const small = loadImageProcessorFrom({
+      image_processor_type: "CLIPImageProcessor",
+      size: { shortest_edge: 16 },
+      crop_size: { height: 16, width: 16 },
+    });
+    expect(() => pixelBatch([a, small.preprocess(goldenImage("photo"))])).toThrow(/differ in size/);
   });
 
   it("end to end from the JPEG bytes (sharp decode + EXIF) stays within the decode tolerance", async () => {
