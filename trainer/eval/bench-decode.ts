@@ -257,13 +257,17 @@ interface TorchResult {
 }
 
 /** The transformers side, or a note saying why it was skipped. */
-function torchSide(): { result: TorchResult | null; note?: string } {
+function torchSide(
+  torchThreads = threads,
+  decodeOnly = false,
+): { result: TorchResult | null; note?: string } {
   if (flags["no-torch"]) return { result: null, note: "--no-torch" };
   if (TEXT.numLayers !== 30) return { result: null, note: "transformers side runs 30 layers only" };
   const args = [
     "tools/reference/bench_decode.py",
-    ...["--threads", String(threads), "--new-tokens", String(newTokens)],
+    ...["--threads", String(torchThreads), "--new-tokens", String(newTokens)],
     ...["--text-tokens", String(textTokens), "--repeats", String(repeats)],
+    ...(decodeOnly ? ["--decode-only"] : []),
   ];
   const run = spawnSync(process.env.PYTHON ?? "python3", args, { encoding: "utf8" });
   if (run.error || run.status !== 0) {
@@ -291,6 +295,8 @@ const bytesPerToken = weightBytesPerToken(TEXT);
 const boundTokS = (copyGbs * 1e9) / bytesPerToken;
 const torch = torchSide();
 const t = torch.result;
+// PyTorch's OpenMP threads suffer most when the machine is oversubscribed: one thread is also reported.
+const torchOne = threads > 1 && t ? torchSide(1, true).result : null;
 console.log(
   JSON.stringify({
     bench: "decode",
@@ -309,6 +315,10 @@ console.log(
     torch_ttft_ms: t?.ttft_ms ?? null,
     torch_decode_tok_s: t?.decode_tok_s ?? null,
     decode_speedup_vs_torch: t?.decode_tok_s ? round(ort.decodeTokS / t.decode_tok_s, 2) : null,
+    torch_decode_tok_s_1thread: torchOne?.decode_tok_s ?? null,
+    decode_speedup_vs_torch_1thread: torchOne?.decode_tok_s
+      ? round(ort.decodeTokS / torchOne.decode_tok_s, 2)
+      : null,
     ttft_speedup_vs_torch: t?.ttft_ms ? round(t.ttft_ms / ort.ttftMs, 2) : null,
     encode_speedup_vs_torch: t?.encode_ms ? round(t.encode_ms / ort.encodeMs, 2) : null,
     copy_gb_s: round(copyGbs, 2),
