@@ -1,0 +1,188 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { decodeConceptArtifact } from "../../../shared/concept-artifact";
+import { Runtime } from "../../../trainer/engine/index";
+import { loadConceptRows } from "../../../trainer/personalize/artifact";
+import { CheckpointSelector } from "../../../trainer/personalize/checkpoint-selection";
+import { ConceptGraphs } from "../../../trainer/personalize/concept-graph";
+import { type ConceptModel, loadConceptModel } from "../../../trainer/personalize/concept-model";
+import { ConceptTrainingError } from "../../../trainer/personalize/errors";
+import { type TrainConceptOptions, trainConcept } from "../../../trainer/personalize/train-concept";
+import { encodePng } from "../../../trainer/toyworld/index";
+import { FIXTURES, photo, tinyConceptModel } from "./fixture";
+
+let model: ConceptModel;
+let graphs: ConceptGraphs;
+
+beforeAll(async () => {
+  model = await tinyConceptModel();
+  graphs = new ConceptGraphs(model);
+});
+
+function options(overrides: Partial<TrainConceptOptions> = {}): TrainConceptOptions {
+  return {
+    model,
+    graphs,
+    name: "<bo>",
+    kind: "pet",
+    photos: [photo(1), photo(2), photo(3), photo(4), photo(5)],
+    negatives: {
+      hard: [photo(10), photo(11), photo(12)],
+      easy: [photo(20), photo(21)],
+      validation: [photo(30), photo(31)],
+    },
+    teacher: null,
+    facts: [{ question: "What colour is {name}?", answer: "<bo> is red." }],
+    latentTokens: 2,
+    epochs: 2,
+    batchSize: 4,
+    ...overrides,
+  };
+}
+
+async function failure(promise: Promise<unknown>): Promise<ConceptTrainingError> {
+  try {
+    await promise;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConceptTrainingError);
+    return e as ConceptTrainingError;
+  }
+  throw new Error("expected a ConceptTrainingError");
+}
+
+describe("trainConcept", () => {
+  it("overfits a tiny set: the epoch loss falls by more than 30%", async () => {
+    const { report } = await trainConcept(
+      options({ photos: [photo(1)], negatives: { hard: [photo(10)], easy: [] }, epochs: 40, lr: 3e-2 }),
+    );
+    expect(report.data.validation_photos).toBe(0);
+    expect(report.losses.at(-1)!).toBeLessThan(report.losses[0]! * 0.7);
+    for (const l of report.losses) expect(Number.isFinite(l)).toBe(true);
+  });
+
+  it("is reproducible with a fixed seed and writes an artifact bound to the model", async () => {
+    const a = await trainConcept(options({ seed: 7 }));
+    const b = await trainConcept(options({ seed: 7 }));
+    // Same rows and losses (the report's timings differ).
+    expect(a.rows.input).toEqual(b.rows.input);
+    expect(a.rows.output).toEqual(b.rows.output);
+    expect(a.report.losses).toEqual(b.report.losses);
+    const decoded = decodeConceptArtifact(a.artifact!);
+    expect(decoded.header.k).toBe(2);
+    expect(decoded.header.hidden_size).toBe(model.textConfig.hiddenSize);
+    expect(decoded.header.model).toEqual(model.fingerprint);
+    expect(decoded.header.training_report.data).toMatchObject({
+      photos: 5,
+      validation_photos: 1,
+      train_photos: 4,
+    });
+    const { rows } = loadConceptRows(a.artifact!, model.fingerprint);
+    // fp16 round trip: relative error <= 2^-11 (plus subnormal spacing).
+    rows.input.forEach((x, i) => {
+      expect(Math.abs(x - a.rows.input[i]!)).toBeLessThanOrEqual(
+        Math.abs(a.rows.input[i]!) * 2 ** -11 + 6e-8,
+      );
+    });
+    expect(rows.output).toHaveLength(model.textConfig.hiddenSize);
+    const other = { ...model.fingerprint, config_hash: "ffffffffffffffff" };
+    expect(() => loadConceptRows(a.artifact!, other)).toThrow(/trained for/);
+    try {
+      loadConceptRows(a.artifact!, other);
+    } catch (e) {
+      expect((e as ConceptTrainingError).code).toBe("fingerprint_mismatch");
+    }
+  });
+
+  it("selects the checkpoint on held-out photos and negatives, never training images", async () => {
+    const { report } = await trainConcept(options({ epochs: 3 }));
+    expect(report.data.train_photos + report.data.validation_photos).toBe(5);
+    expect(report.validation).toHaveLength(report.epochs_run);
+    const best = report.validation[report.best_epoch - 1]!;
+    for (const v of report.validation) expect(v.weighted).toBeLessThanOrEqual(best.weighted);
+  });
+
+  it("refuses bad input before training", async () => {
+    const progressed: string[] = [];
+    const onProgress = (p: { phase: string }) => progressed.push(p.phase);
+    expect((await failure(trainConcept(options({ photos: [], onProgress })))).code).toBe("too_few_photos");
+    const corrupt = await failure(
+      trainConcept(options({ photos: [photo(1), new Uint8Array([137, 80, 78, 71, 1, 2])] })),
+    );
+    expect(corrupt.code).toBe("corrupt_image");
+    expect(corrupt.photo).toBe(1);
+    expect((await failure(trainConcept(options({ photos: [photo(1, 16)] })))).code).toBe("tiny_image");
+    const png = new Uint8Array(await encodePng(photo(2)));
+    const dup = await failure(trainConcept(options({ photos: [photo(1), png, photo(2)] })));
+    expect(dup.code).toBe("duplicate_photo");
+    expect(dup.message).toMatch(/photo 2 is the same image as photo 1/);
+    expect((await failure(trainConcept(options({ name: "bo" })))).code).toBe("bad_options");
+    expect((await failure(trainConcept(options({ latentTokens: 65 })))).code).toBe("bad_options");
+    expect(progressed).toEqual([]);
+  });
+
+  it("refuses an unknown base model", async () => {
+    const runtime = new Runtime();
+    const missing = await failure(loadConceptModel(join(FIXTURES, "models/nope"), { runtime }));
+    expect(missing.code).toBe("unknown_base_model");
+    const textOnly = await failure(loadConceptModel(join(FIXTURES, "models/llama"), { runtime }));
+    expect(textOnly.code).toBe("unknown_base_model");
+    const dir = mkdtempSync(join(tmpdir(), "yo-unknown-"));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "mamba" }));
+    expect((await failure(loadConceptModel(dir, { runtime }))).code).toBe("unknown_base_model");
+  });
+
+  it("stops when cancelled", async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const error = await failure(
+      trainConcept(
+        options({
+          epochs: 5,
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.phase === "train") {
+              steps.push(p.step);
+              if (p.step === 2) controller.abort();
+            }
+          },
+        }),
+      ),
+    );
+    expect(error.code).toBe("cancelled");
+    expect(steps).toEqual([1, 2]);
+  });
+
+  it("reports per-step progress with loss and ETA", async () => {
+    const seen: { step: number; loss?: number; etaMs?: number }[] = [];
+    await trainConcept(options({ onProgress: (p) => p.phase === "train" && seen.push(p) }));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.map((p) => p.step)).toEqual(seen.map((_, i) => i + 1));
+    for (const p of seen) {
+      expect(Number.isFinite(p.loss)).toBe(true);
+      expect(p.etaMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(seen.at(-1)!.etaMs).toBe(0);
+  });
+});
+
+describe("CheckpointSelector", () => {
+  it("keeps the best epoch and stops after `patience` epochs without improvement", () => {
+    const s = new CheckpointSelector<number>(2);
+    expect(s.update(1, { weighted: 0.6, loss: 1 }, () => 1)).toBe("improved");
+    expect(s.update(2, { weighted: 0.8, loss: 1 }, () => 2)).toBe("improved");
+    expect(s.update(3, { weighted: 0.8, loss: 0.5 }, () => 3)).toBe("improved"); // tie broken by loss
+    expect(s.update(4, { weighted: 0.7, loss: 0.1 }, () => 4)).toBe("continue");
+    expect(s.update(5, { weighted: 0.8, loss: 0.9 }, () => 5)).toBe("stop");
+    expect(s.bestEpoch).toBe(3);
+    expect(s.bestState).toBe(3);
+  });
+
+  it("stops training early in trainConcept when held-out scores stall", async () => {
+    // lr 0 never changes the rows, so the held-out score never improves after epoch 1.
+    const { report } = await trainConcept(options({ epochs: 6, patience: 2, lr: 1e-12 }));
+    expect(report.stopped_early).toBe(true);
+    expect(report.epochs_run).toBeLessThan(6);
+  });
+});

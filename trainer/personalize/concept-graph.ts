@@ -1,0 +1,117 @@
+// The graph concept training and scoring run: the frozen decoder (weights are initializers) over input
+// embeddings into which the concept rows are spliced, and a head with the concepts' identifier output rows
+// appended to the frozen lm_head (logits = [hidden . lm_head^T, hidden . rows^T]), evaluated only at the
+// answer positions. The training variant appends the backward graph for the concept rows alone, so a
+// step is one InferenceSession.run that returns the loss and both gradients.
+//
+// Inputs (B x T a padded batch, right padding, causal attention):
+//   inputs_embeds [B, T, H]    token rows and image features, concept slots left as anything
+//   position_ids int64 [B, T], attention_bias [B, 1, T, T]
+//   concept_rows [R, H]        every concept's input rows: identifier, then its latent rows
+//   concept_slots int64 [S]    flat positions b*T + t of the slots; concept_slot_rows int64 [S] row per slot
+//   head_rows [E, H]           identifier output rows (class V + e)
+//   target_positions int64 [N], targets int64 [N] (class ids in [0, V + E)), target_weights [N]
+// Outputs: training: loss = -sum_n w_n log p(target_n), grad/concept_rows, grad/head_rows;
+//          scoring: target_logprobs [N], logits [N, V + E].
+
+import {
+  type CompiledModel,
+  compile,
+  concat,
+  Graph,
+  gather,
+  gatherElements,
+  gemm,
+  gradients,
+  logSoftmax,
+  mul,
+  neg,
+  reduceSum,
+  reshape,
+  squeeze,
+  unsqueeze,
+} from "../engine/index";
+import { LlamaDecoder } from "../models/llama";
+import { mergeImageFeatures } from "../models/multimodal";
+import { frozenWeights } from "../models/weights";
+import type { ConceptModel } from "./concept-model";
+
+export type ConceptGraphKind = "train" | "score";
+
+export function buildConceptGraph(
+  model: Pick<ConceptModel, "textConfig" | "textWeights">,
+  kind: ConceptGraphKind,
+): Graph {
+  const c = model.textConfig;
+  const h = c.hiddenSize;
+  const g = new Graph(`concept_${kind}`);
+  const decoder = new LlamaDecoder(
+    g,
+    c,
+    frozenWeights(g, "float32", model.textWeights), // initializers: never differentiated
+  );
+  const inputs = decoder.inputs("batch", "seq");
+  const rows = g.input("concept_rows", "float32", ["concept_rows", h]);
+  const slots = g.input("concept_slots", "int64", ["slots"]);
+  const slotRows = g.input("concept_slot_rows", "int64", ["slots"]);
+  const headRows = g.input("head_rows", "float32", ["head_rows", h]);
+  const positions = g.input("target_positions", "int64", ["n"]);
+  const targets = g.input("targets", "int64", ["n"]);
+  const embeds = g.scope("concept/splice", () =>
+    mergeImageFeatures(inputs.inputsEmbeds, gather(rows, slotRows, 0), slots),
+  );
+  const hidden = decoder.forward({ ...inputs, inputsEmbeds: embeds });
+  const logProbs = g.scope("concept/head", () => {
+    const picked = gather(reshape(hidden, [-1, h], { shape: ["rows", h] }), positions, 0);
+    const logits = concat(
+      [
+        gemm(picked, decoder.lmHead(), null, { transB: true }),
+        gemm(picked, headRows, null, { transB: true }),
+      ],
+      -1,
+    );
+    if (kind === "score") g.output(logits, "logits");
+    return logSoftmax(logits, -1);
+  });
+  const targetLogProbs = g.scope("concept/loss", () =>
+    squeeze(gatherElements(logProbs, unsqueeze(targets, [1]), 1), [1]),
+  );
+  if (kind === "score") {
+    g.output(targetLogProbs, "target_logprobs");
+    return g;
+  }
+  const weights = g.input("target_weights", "float32", ["n"]);
+  const loss = g.scope("concept/loss", () =>
+    neg(reduceSum(mul(targetLogProbs, weights), undefined, { keepdims: false })),
+  );
+  g.output(loss, "loss");
+  gradients(g, loss, [rows, headRows], { addOutputs: true });
+  return g;
+}
+
+/** The two compiled graphs of a base model, built on first use. */
+export class ConceptGraphs {
+  private readonly compiled = new Map<ConceptGraphKind, CompiledModel>();
+
+  constructor(
+    private readonly model: Pick<ConceptModel, "textConfig" | "textWeights" | "fingerprint">,
+    /** Write models with external data here (large checkpoints); in memory when absent. */
+    private readonly directory?: string,
+  ) {}
+
+  get(kind: ConceptGraphKind): CompiledModel {
+    let c = this.compiled.get(kind);
+    if (!c) {
+      const graph = buildConceptGraph(this.model, kind);
+      const fp = this.model.fingerprint;
+      c = compile(
+        graph,
+        this.directory
+          ? { directory: this.directory, weightsFingerprint: `${fp.repo}@${fp.revision}#${fp.config_hash}` }
+          : {},
+      );
+      this.compiled.set(kind, c);
+    }
+    return c;
+  }
+}

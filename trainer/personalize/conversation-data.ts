@@ -1,0 +1,26 @@
+// Conversation data of the Yo'LLaVA recipe: questions about what the concept looks like, answered by a
+// teacher that looks at the user's photos (or taken from facts the user wrote), and trained text-only (no
+// image in the input), so that the concept's rows, not a photo, carry the knowledge.
+
+import { mentionSegments, templateSegments } from "./concept-prompt";
+import type { ExampleSpec } from "./examples";
+
+/** A question template (`{name}` = the concept) and an answer that mentions the concept as `<name>`. */
+export interface ConceptQA {
+  question: string;
+  answer: string;
+}
+
+export function conversationExamples(name: string, k: number, pairs: readonly ConceptQA[]): ExampleSpec[] {
+  const known = new Set([name]);
+  return pairs.map((qa) => ({
+    kind: "conversation" as const,
+    images: [],
+    conversation: {
+      concepts: [{ name, k }],
+      images: 0,
+      question: templateSegments(qa.question, name),
+      answer: mentionSegments(qa.answer.replaceAll("{name}", name), known),
+    },
+  }));
+}

@@ -1,0 +1,32 @@
+// The trainer side's concept-learning defaults in one place (documented in README.md). Counts follow the
+// Yo'LLaVA recipe: 16 latent tokens, 100 retrieved hard negatives + 100 random easy negatives, lr 1e-3.
+
+import { DEFAULT_LATENT_TOKENS, MAX_PHOTOS_PER_JOB, MIN_PHOTOS_PER_JOB } from "../../shared/limits";
+
+export const CONCEPT_DEFAULTS = {
+  latentTokens: DEFAULT_LATENT_TOKENS,
+  hardNegatives: 100,
+  easyNegatives: 100,
+  /** Horizontal flips of every positive join the positives. */
+  flip: true,
+  epochs: 15,
+  batchSize: 8,
+  lr: 1e-3,
+  /** Yo'LLaVA trains the new rows without weight decay. */
+  weightDecay: 0,
+  seed: 0,
+  /** Epochs without a better held-out score before training stops. */
+  patience: 4,
+  /** Share of the user's photos held out for checkpoint selection (at least one when there are >= 3). */
+  validationFraction: 0.2,
+  /** Negatives (from the pool, never trained on) scored with the held-out photos. */
+  validationNegatives: 16,
+  minPhotos: MIN_PHOTOS_PER_JOB,
+  maxPhotos: MAX_PHOTOS_PER_JOB,
+  /** Photos smaller than this on either side are refused (they carry too little of the subject). */
+  minPhotoSide: 32,
+  /** Sequence lengths are padded up to a multiple of this, so a few shapes cover every batch. */
+  lengthBucket: 16,
+  /** Tokens the self-teacher may generate per answer. */
+  teacherMaxTokens: 48,
+} as const;

@@ -1,0 +1,79 @@
+// Recognition data of the Yo'LLaVA recipe: "Is <bo> in this photo?" over the user's photos (and their
+// horizontal flips) answered yes, and over hard and easy negatives answered no. Positives are repeated
+// with other question/answer templates until they are about half as many as the negatives, so the
+// identifier does not learn "no" from the class imbalance alone.
+
+import type { RgbImage } from "../vision/image";
+import { templateSegments } from "./concept-prompt";
+import type { ExampleSpec } from "./examples";
+import type { SeededRandom } from "./random";
+import { NEGATIVE_ANSWERS, POSITIVE_ANSWERS, RECOGNITION_QUESTIONS } from "./templates";
+
+export interface RecognitionImages {
+  positives: readonly RgbImage[];
+  hardNegatives: readonly RgbImage[];
+  easyNegatives: readonly RgbImage[];
+}
+
+export function flipHorizontal(image: RgbImage): RgbImage {
+  const { width, height, data } = image;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const from = (y * width + x) * 3;
+      const to = (y * width + (width - 1 - x)) * 3;
+      out[to] = data[from]!;
+      out[to + 1] = data[from + 1]!;
+      out[to + 2] = data[from + 2]!;
+    }
+  }
+  return { width, height, data: out };
+}
+
+export function recognitionExample(
+  name: string,
+  k: number,
+  image: RgbImage,
+  label: "yes" | "no",
+  rng: SeededRandom,
+): ExampleSpec {
+  const question = rng.pick(RECOGNITION_QUESTIONS);
+  const answer = rng.pick(label === "yes" ? POSITIVE_ANSWERS : NEGATIVE_ANSWERS);
+  return {
+    kind: "recognition",
+    label,
+    images: [image],
+    conversation: {
+      concepts: [{ name, k }],
+      images: 1,
+      question: templateSegments(question, name),
+      answer: templateSegments(answer, name),
+    },
+  };
+}
+
+export interface RecognitionDataOptions {
+  flip: boolean;
+  /** Repeat positives up to this share of the negatives (default 0.5). */
+  positiveShare?: number;
+}
+
+export function recognitionExamples(
+  name: string,
+  k: number,
+  images: RecognitionImages,
+  rng: SeededRandom,
+  options: RecognitionDataOptions,
+): ExampleSpec[] {
+  const positives = options.flip
+    ? images.positives.flatMap((p) => [p, flipHorizontal(p)])
+    : [...images.positives];
+  const negatives = [...images.hardNegatives, ...images.easyNegatives];
+  const wanted = Math.max(positives.length, Math.round(negatives.length * (options.positiveShare ?? 0.5)));
+  const specs: ExampleSpec[] = [];
+  for (let i = 0; i < wanted && positives.length > 0; i++) {
+    specs.push(recognitionExample(name, k, positives[i % positives.length]!, "yes", rng));
+  }
+  for (const n of negatives) specs.push(recognitionExample(name, k, n, "no", rng));
+  return specs;
+}

@@ -1,0 +1,91 @@
+// Recognition scoring with the concept graphs: P(yes) for "Is <bo> in this photo?" is the softmax over
+// the logits of the first answer token of "Yes, ..." and of "No, ..." (the same comparison the serve
+// layer's recognize task makes).
+
+import type { ConceptRowsInput } from "./concept-batch";
+import { scoreExamples } from "./concept-batch";
+import type { ConceptGraphs } from "./concept-graph";
+import type { ConceptModel } from "./concept-model";
+import { type EncodedExample, encodeExample } from "./examples";
+
+export interface YesNoIds {
+  yes: number;
+  no: number;
+}
+
+/** The first answer token of "Yes, ..." and "No, ..." in this model's chat format. */
+export async function yesNoIds(model: ConceptModel): Promise<YesNoIds> {
+  const first = async (answer: string) => {
+    const e = await encodeExample(model, {
+      kind: "recognition",
+      images: [],
+      conversation: {
+        concepts: [],
+        images: 0,
+        question: [{ type: "text", text: "Is it there?" }],
+        answer: [{ type: "text", text: answer }],
+      },
+    });
+    const t = e.targets[0]!.target;
+    if (!("token" in t)) throw new Error("yesNoIds: answer starts with a concept");
+    return t.token;
+  };
+  const ids = { yes: await first("Yes, it is."), no: await first("No, it is not.") };
+  if (ids.yes === ids.no) throw new Error("yesNoIds: yes and no start with the same token");
+  return ids;
+}
+
+/** P(yes) per example (examples are recognition conversations; their own answer is not used). */
+export async function recognitionProbabilities(
+  model: ConceptModel,
+  graphs: ConceptGraphs,
+  examples: readonly EncodedExample[],
+  concepts: readonly ConceptRowsInput[],
+  ids: YesNoIds,
+  options: { bucket: number; batchSize: number },
+): Promise<number[]> {
+  const scores = await scoreExamples(model, graphs, examples, concepts, {
+    ...options,
+    firstTargetOnly: true,
+  });
+  return scores.map((s) => {
+    const y = s.firstLogits[ids.yes]!;
+    const n = s.firstLogits[ids.no]!;
+    return 1 / (1 + Math.exp(n - y));
+  });
+}
+
+export interface RecognitionAccuracy {
+  positive: number;
+  negative: number;
+  /** (positive + negative) / 2, Yo'LLaVA's weighted accuracy. */
+  weighted: number;
+  /** Mean -log P(correct answer) over the two candidates. */
+  loss: number;
+}
+
+export function recognitionAccuracy(
+  pYes: readonly number[],
+  labels: readonly ("yes" | "no")[],
+): RecognitionAccuracy {
+  let pos = 0;
+  let posN = 0;
+  let neg = 0;
+  let negN = 0;
+  let loss = 0;
+  pYes.forEach((p, i) => {
+    const yes = labels[i] === "yes";
+    if (yes) {
+      posN++;
+      if (p > 0.5) pos++;
+    } else {
+      negN++;
+      if (p <= 0.5) neg++;
+    }
+    loss -= Math.log(Math.max(yes ? p : 1 - p, 1e-9));
+  });
+  const positive = posN ? pos / posN : Number.NaN;
+  const negative = negN ? neg / negN : Number.NaN;
+  const weighted = posN && negN ? (positive + negative) / 2 : posN ? positive : negative;
+  return { positive, negative, weighted, loss: loss / Math.max(1, pYes.length) };
+}
