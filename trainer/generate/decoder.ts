@@ -131,6 +131,12 @@ export class CachedDecoder {
         `step: ${input.embeds.length} embedding values for [${batch}, ${seq}, ${c.hiddenSize}]`,
       );
     }
+    const furthest = Math.max(...cache.nextPosition) + seq;
+    if (furthest > c.maxPositionEmbeddings) {
+      throw new RangeError(
+        `step: positions up to ${furthest - 1} exceed max_position_embeddings ${c.maxPositionEmbeddings}`,
+      );
+    }
     const past = cache.length;
     const append = this.cacheLayout === "append";
     if (append) cache.reserve(past + seq);

@@ -36,7 +36,8 @@ export interface TokenEvent {
   textDelta: string;
 }
 
-export type FinishReason = "stop_token" | "stop_string" | "max_tokens" | "aborted";
+/** "context_length": the next token would need a position beyond max_position_embeddings. */
+export type FinishReason = "stop_token" | "stop_string" | "max_tokens" | "context_length" | "aborted";
 
 export interface GenerateResult {
   tokenIds: number[];
@@ -148,10 +149,14 @@ export async function generate(
     request.onToken?.({ tokenId, index, textDelta });
     if (isStopToken) finishReason = "stop_token";
     if (finishReason !== "max_tokens" || index === request.maxNewTokens - 1) break;
+    if (cache.nextPosition[0]! >= decoder.config.maxPositionEmbeddings) {
+      finishReason = "context_length";
+      break;
+    }
     const row = await embeddings.lookup([tokenId]);
     logits = await decoder.step(cache, { embeds: row, seq: 1, logitsAt: [0] });
   }
-  if (request.decode && finishReason === "max_tokens") {
+  if (request.decode && (finishReason === "max_tokens" || finishReason === "context_length")) {
     // Release what was held back as a possible stop-string start.
     const tail = matcher.update(request.decode(tokenIds), true).delta;
     text += tail;

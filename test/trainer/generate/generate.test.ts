@@ -171,4 +171,17 @@ describe("generate", () => {
     expect(wholeHit.cachedPrefixPositions).toBe(GOLDEN.prompt_ids.length);
     expect(wholeHit.tokenIds).toEqual(plain.tokenIds);
   });
+
+  it("ends at the context length instead of indexing past the position table", async () => {
+    const max = tiny.config.maxPositionEmbeddings; // 64 in the fixture
+    const ids = Array.from({ length: max - 3 }, (_, i) => (i * 7) % 97);
+    const result = await generate(context, { prompt: prompt(ids), maxNewTokens: 20, decode });
+    // Positions 0..max-1: the prompt takes max-3, so 3 more tokens fit, and a 4th is sampled from the last.
+    expect(result.finishReason).toBe("context_length");
+    expect(result.tokenIds).toHaveLength(4);
+    expect(result.text).toBe(decode(result.tokenIds));
+    await expect(
+      generate(context, { prompt: prompt([...ids, 1, 2, 3, 4]), maxNewTokens: 1 }),
+    ).rejects.toThrow(/max_position_embeddings/);
+  });
 });
