@@ -253,11 +253,12 @@ export class LlamaDecoder {
   forwardCached(inputs: CachedDecoderInputs): CachedDecoderOutputs {
     const g = this.graph;
     const c = this.config;
-    const rope = g.scope("model/rotary_emb", () => this.rotaryEmbedding(inputs.positions));
+    const rope = g.scope("model/rotary_emb", () => this.rotaryEmbedding(inputs.positions, true));
     // [B, T, d] -> [B, T, 1, d] for keys in their [B, T, kv, d] row layout.
     const ropeRows = g.scope("model/rotary_emb", () => ({
       cos: unsqueeze(rope.cosRows, [2]),
       sin: unsqueeze(rope.sinRows, [2]),
+      signedSin: true,
     }));
     const bias = unsqueeze(inputs.attentionBias, [2]);
     const presentKeys: Tensor[] = [];
@@ -391,17 +392,29 @@ export class LlamaDecoder {
     return bias ? add(y, this.w(`${prefix}.bias`, [outFeatures])) : y;
   }
 
-  private rotaryEmbedding(positions: Tensor): Rope {
+  /** `signedSin`: the sin table with its first half negated, for applyRope's one-Gather rotate_half. */
+  private rotaryEmbedding(positions: Tensor, signedSin = false): Rope {
     const g = this.graph;
     const c = this.config;
     const tables = ropeTables(c, this.dtype);
     const shape = [c.maxPositionEmbeddings, c.headDim];
+    if (signedSin) {
+      const d = c.headDim;
+      for (let i = 0; i < tables.sin.length; i++) if (i % d < d / 2) tables.sin[i] = -tables.sin[i]!;
+    }
     const cosTable = g.initializer("rope.cos_table", this.dtype, shape, typedArrayOf(this.dtype, tables.cos));
-    const sinTable = g.initializer("rope.sin_table", this.dtype, shape, typedArrayOf(this.dtype, tables.sin));
+    const sinName = signedSin ? "rope.sin_signed_table" : "rope.sin_table";
+    const sinTable = g.initializer(sinName, this.dtype, shape, typedArrayOf(this.dtype, tables.sin));
     const cosRows = gather(cosTable, positions, 0, "cos"); // [B, T, d]
     const sinRows = gather(sinTable, positions, 0, "sin");
     // [B, T] -> [B, 1, 1, T, d], broadcast over key-value heads and query groups.
-    return { cos: unsqueeze(cosRows, [1, 2]), sin: unsqueeze(sinRows, [1, 2]), cosRows, sinRows };
+    return {
+      cos: unsqueeze(cosRows, [1, 2]),
+      sin: unsqueeze(sinRows, [1, 2]),
+      cosRows,
+      sinRows,
+      ...(signedSin ? { signedSin } : {}),
+    };
   }
 
   private w(name: string, shape: readonly number[]): Tensor {
@@ -413,6 +426,8 @@ export class LlamaDecoder {
 interface RopeTables {
   cos: Tensor;
   sin: Tensor;
+  /** sin's first half is negated (see applyRope). */
+  signedSin?: boolean;
 }
 
 interface Rope extends RopeTables {
@@ -433,9 +448,18 @@ interface LayerCache {
   values?: Tensor;
 }
 
-/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the head dim. */
+/**
+ * x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the head dim. With a signed sin
+ * table ([-sin, sin]) the rotation is one Gather of the halves swapped, [x2, x1] (4 nodes instead of 6:
+ * the cached path, where per-node overhead dominates a decode step, uses it).
+ */
 function applyRope(x: Tensor, rope: RopeTables): Tensor {
   const d = x.shape[x.rank - 1] as number;
+  if (rope.signedSin) {
+    const swap = Array.from({ length: d }, (_, i) => (i + d / 2) % d);
+    const swapped = gather(x, x.graph.constant("int64", swap, [d]), x.rank - 1, "rotate_half");
+    return add(mul(x, rope.cos), mul(swapped, rope.sin));
+  }
   const x1 = slice(x, [0], [d / 2], [-1]);
   const x2 = slice(x, [d / 2], [d], [-1]);
   const rotated = concat([neg(x2), x1], -1);
