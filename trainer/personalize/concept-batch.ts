@@ -57,8 +57,12 @@ export function batchFeeds(
   const longest = Math.max(...examples.map((e) => e.length));
   const seq = Math.ceil((longest + 1) / options.bucket) * options.bucket;
   const embeds = new Float32Array(batch * seq * h);
+  // Padding positions take position 0: they come after every real token, so causal attention keeps them
+  // out of the real rows, and the bucketed length may exceed the model's position table.
   const positions = new BigInt64Array(batch * seq);
-  for (let i = 0; i < batch * seq; i++) positions[i] = BigInt(i % seq);
+  examples.forEach((e, b) => {
+    for (let t = 0; t < e.length; t++) positions[b * seq + t] = BigInt(t);
+  });
   const rowOffset = new Map<string, { offset: number; k: number; index: number }>();
   let rows = 0;
   concepts.forEach((c, index) => {

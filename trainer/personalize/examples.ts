@@ -63,6 +63,10 @@ export async function encodeExample(model: ConceptModel, spec: ExampleSpec): Pro
   });
   // The answer is what the full conversation adds after the generation prompt. Tokenization at the
   // boundary can differ; the first differing token starts the answer.
+  const maxLength = model.textConfig.maxPositionEmbeddings;
+  if (full.ids.length > maxLength) {
+    throw new Error(`encodeExample: ${full.ids.length} tokens exceed the model's ${maxLength} positions`);
+  }
   let start = 0;
   while (start < prompt.ids.length && start < full.ids.length && prompt.ids[start] === full.ids[start])
     start++;

@@ -1,0 +1,358 @@
+// npm run eval:yollava: the Yo'LLaVA recipe on toy-world concepts, with baselines and ablations, in one
+// run. One JSON line per row ({"bench":"yollava","row":...}):
+//   row "concept": per concept and method (yollava, vanilla, text_prompt, image_prompt): recognition
+//     positive/negative/weighted accuracy on held-out renders (test positives of the concept vs test
+//     positives of the other evaluated concepts plus held-out hard negatives), text-only and visual
+//     multiple-choice accuracy; for yollava also the time to learn the concept.
+//   row "summary": means over concepts per method.
+//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off (on the
+//     first --ablation-concepts concepts; recognition and text multiple choice).
+// Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
+//   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
+//   --epochs N --batch N --threads 2 --image-prompt-k 3
+//   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
+//   then meaningless, it only shows the harness runs.)
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { ConceptKind } from "../../shared/concept-name";
+import { Runtime } from "../engine/index";
+import { ClipImageEncoder } from "../personalize/clip-encoder";
+import {
+  type ConceptMethod,
+  type EvalContext,
+  evaluateMultipleChoice,
+  evaluateRecognition,
+  type MultipleChoiceItem,
+} from "../personalize/concept-eval";
+import { ConceptGraphs } from "../personalize/concept-graph";
+import { loadConceptModel } from "../personalize/concept-model";
+import type { ConceptQA } from "../personalize/conversation-data";
+import { CONCEPT_DEFAULTS } from "../personalize/defaults";
+import { buildNegativesPool, NegativesPool, POOL_INDEX_JSON } from "../personalize/negatives-pool";
+import { SeededRandom } from "../personalize/random";
+import { yesNoIds } from "../personalize/recognition-score";
+import { type ConversationTeacher, SelfTeacher } from "../personalize/teacher";
+import { type TrainConceptOptions, trainConcept } from "../personalize/train-concept";
+import {
+  CONCEPTS,
+  conceptDescription,
+  conceptFacts,
+  conceptSamples,
+  conceptVqaItems,
+  renderRecipe,
+  renderSample,
+  type ToyConcept,
+  writeNegativesPool,
+} from "../toyworld/index";
+import { CELLS, COLOURS, MARKS, PATTERNS, SHAPES } from "../toyworld/vocabulary";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "trainer/toyworld/models/toy-llava" },
+    clip: { type: "string", default: "trainer/toyworld/models/toy-clip" },
+    tokenizer: { type: "string" },
+    "fold-vocab": { type: "boolean", default: false },
+    concepts: { type: "string", default: "10" },
+    "ablation-concepts": { type: "string", default: "3" },
+    "no-ablations": { type: "boolean", default: false },
+    photos: { type: "string", default: "10" },
+    "test-positives": { type: "string", default: "20" },
+    "test-hard": { type: "string", default: "20" },
+    others: { type: "string", default: "2" },
+    "pool-size": { type: "string", default: "2000" },
+    "pool-dir": { type: "string" },
+    teacher: { type: "string", default: "facts" },
+    epochs: { type: "string" },
+    batch: { type: "string" },
+    threads: { type: "string", default: "2" },
+    "image-prompt-k": { type: "string", default: "3" },
+    hard: { type: "string" },
+    easy: { type: "string" },
+  },
+});
+const int = (key: keyof typeof values) => Number(values[key]);
+const optInt = (key: keyof typeof values) => (values[key] === undefined ? undefined : Number(values[key]));
+const print = (row: Record<string, unknown>) => console.log(JSON.stringify({ bench: "yollava", ...row }));
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+const runtime = new Runtime({ intraOpNumThreads: int("threads") });
+const vocabFold = values["fold-vocab"];
+const model = await loadConceptModel(values.model!, {
+  runtime,
+  tokenizerDir: values.tokenizer,
+  repo: values.model,
+  ...(vocabFold ? { mapIds: (id: number) => id % 128 } : {}),
+});
+const clip = await ClipImageEncoder.load(values.clip!, runtime);
+const graphs = new ConceptGraphs(model);
+const ids = await yesNoIds(model);
+const ctx: EvalContext = { model, graphs, ids, bucket: CONCEPT_DEFAULTS.lengthBucket, batchSize: 16 };
+
+// The toy-world negatives pool (pool split seeds: never a catalogue concept, never held out), indexed
+// with the toy CLIP; cached under .cache/ between runs.
+const poolSize = int("pool-size");
+const poolDir =
+  values["pool-dir"] ?? join(".cache/personalize", `toy-pool-${poolSize}-${clip.fingerprint.config_hash}`);
+if (!existsSync(join(poolDir, POOL_INDEX_JSON))) {
+  const t0 = performance.now();
+  await writeNegativesPool({ out: poolDir, count: poolSize });
+  const report = await buildNegativesPool(poolDir, clip);
+  print({
+    row: "pool",
+    images: report.images,
+    build_s: round((performance.now() - t0) / 1000),
+    dir: poolDir,
+  });
+}
+const pool = await NegativesPool.open(poolDir, clip.fingerprint);
+
+const evaluated = CONCEPTS.slice(0, int("concepts"));
+const teacherKind = values.teacher!;
+const selfTeacher = new SelfTeacher(model);
+
+function trainKind(c: ToyConcept): ConceptKind {
+  return c.kind === "pet" ? "pet" : "object";
+}
+
+/** The user's facts: the catalogue's five facts, questions as templates. */
+function factsOf(c: ToyConcept): ConceptQA[] {
+  return conceptFacts(c).map((f) => ({
+    question: f.question.replaceAll(c.name, "{name}"),
+    answer: f.answer,
+  }));
+}
+
+/** Text multiple choice: the facts asked in other words; distractors change the attribute's value. */
+const TEST_PHRASING: Record<string, string> = {
+  kind: "Tell me what sort of thing {name} is.",
+  colour: "Which colour does {name} have?",
+  shape: "Which shape does {name} have?",
+  pattern: "How is {name} patterned?",
+  mark: "Is there a mark on {name}?",
+};
+function textItems(c: ToyConcept, rng: SeededRandom): MultipleChoiceItem[] {
+  const options: Record<string, readonly string[]> = {
+    kind: ["pet", "toy", "mug", "plant", "object"],
+    colour: COLOURS,
+    shape: SHAPES,
+    pattern: PATTERNS,
+    mark: MARKS,
+  };
+  return conceptFacts(c).map((fact) => {
+    const others = rng
+      .shuffle(options[fact.attribute]!.filter((v) => v !== fact.short))
+      .slice(0, 3)
+      .map((v) => {
+        const variant: ToyConcept =
+          fact.attribute === "kind"
+            ? { ...c, kind: v as ToyConcept["kind"] }
+            : { ...c, identity: { ...c.identity, [fact.attribute]: v } };
+        return conceptFacts(variant).find((f) => f.attribute === fact.attribute)!.answer;
+      });
+    return { question: TEST_PHRASING[fact.attribute]!, candidates: [fact.answer, ...others] };
+  });
+}
+
+/** Visual multiple choice on held-out renders: where the concept is, how many other objects there are. */
+function visualItems(c: ToyConcept, count: number): MultipleChoiceItem[] {
+  return conceptVqaItems(c, "test", 0, count).map((item) => {
+    const pool = item.kind === "position" ? [...CELLS] : ["0", "1", "2", "3"];
+    return {
+      question: item.prompt.replaceAll(c.name, "{name}"),
+      candidates: [item.answer, ...pool.filter((a) => a !== item.answer)],
+      image: renderRecipe(item.recipe!),
+    };
+  });
+}
+
+interface TestSet {
+  recognition: { image: import("../vision/image").RgbImage; label: "yes" | "no" }[];
+}
+
+/** Test positives of the concept vs test positives of the other concepts plus held-out hard negatives. */
+function testSet(c: ToyConcept): TestSet {
+  const own = conceptSamples(c, "test", {
+    positives: int("test-positives"),
+    hardNegatives: int("test-hard"),
+    easyNegatives: 0,
+  });
+  const recognition: TestSet["recognition"] = own.positives.map((s) => ({
+    image: renderSample(s),
+    label: "yes" as const,
+  }));
+  for (const other of evaluated) {
+    if (other === c) continue;
+    const theirs = conceptSamples(other, "test", {
+      positives: int("others"),
+      hardNegatives: 0,
+      easyNegatives: 0,
+      offset: 500,
+    });
+    for (const s of theirs.positives) recognition.push({ image: renderSample(s), label: "no" });
+  }
+  for (const s of own.hardNegatives) recognition.push({ image: renderSample(s), label: "no" });
+  return { recognition };
+}
+
+async function learn(
+  c: ToyConcept,
+  overrides: Partial<TrainConceptOptions> = {},
+  photoCount = int("photos"),
+) {
+  const photos = conceptSamples(c, "train", {
+    positives: photoCount,
+    hardNegatives: 0,
+    easyNegatives: 0,
+  }).positives.map((s) => renderSample(s));
+  let teacher: ConversationTeacher | null = null;
+  let facts: ConceptQA[] = [];
+  if (teacherKind === "self" || teacherKind === "both") teacher = selfTeacher;
+  if (teacherKind === "facts" || teacherKind === "both") facts = factsOf(c);
+  const t0 = performance.now();
+  const trained = await trainConcept({
+    model,
+    graphs,
+    name: c.name,
+    kind: trainKind(c),
+    photos,
+    negatives: { pool, clip },
+    teacher,
+    facts,
+    epochs: optInt("epochs"),
+    batchSize: optInt("batch"),
+    hardNegatives: optInt("hard"),
+    easyNegatives: optInt("easy"),
+    ...overrides,
+  });
+  return { trained, photos, seconds: (performance.now() - t0) / 1000 };
+}
+
+type Scores = { positive: number; negative: number; weighted: number; text_mc: number; visual_mc?: number };
+const totals = new Map<string, Scores[]>();
+const record = (method: string, s: Scores) => {
+  totals.set(method, [...(totals.get(method) ?? []), s]);
+};
+const mean = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / xs.length);
+
+print({
+  row: "config",
+  model: model.fingerprint,
+  concepts: evaluated.map((c) => c.name),
+  teacher: teacherKind,
+  pool: pool.size,
+  threads: int("threads"),
+});
+const trainSeconds: number[] = [];
+for (const c of evaluated) {
+  const rng = new SeededRandom(11);
+  const test = testSet(c);
+  const text = textItems(c, rng);
+  const visual = visualItems(c, 10);
+  const { trained, photos, seconds } = await learn(c);
+  trainSeconds.push(seconds);
+  const methods: [string, ConceptMethod][] = [
+    ["yollava", { kind: "yollava", rows: trained.rows }],
+    ["vanilla", { kind: "vanilla" }],
+    ["text_prompt", { kind: "text_prompt", description: conceptDescription(c) }],
+    ["image_prompt", { kind: "image_prompt", references: photos.slice(0, int("image-prompt-k")) }],
+  ];
+  for (const [name, method] of methods) {
+    const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
+    const scores: Scores = {
+      positive: round(rec.positive),
+      negative: round(rec.negative),
+      weighted: round(rec.weighted),
+      text_mc: round(await evaluateMultipleChoice(ctx, method, c.name, text)),
+      visual_mc: round(await evaluateMultipleChoice(ctx, method, c.name, visual)),
+    };
+    record(name, scores);
+    print({
+      row: "concept",
+      concept: c.name,
+      method: name,
+      ...scores,
+      ...(name === "yollava"
+        ? {
+            train_s: round(seconds),
+            steps: trained.report.steps,
+            step_ms: round(trained.report.step_ms),
+            epochs_run: trained.report.epochs_run,
+            best_epoch: trained.report.best_epoch,
+            data: trained.report.data,
+          }
+        : {}),
+    });
+  }
+}
+for (const [method, rows] of totals) {
+  print({
+    row: "summary",
+    method,
+    concepts: rows.length,
+    positive: mean(rows.map((r) => r.positive)),
+    negative: mean(rows.map((r) => r.negative)),
+    weighted: mean(rows.map((r) => r.weighted)),
+    text_mc: mean(rows.map((r) => r.text_mc)),
+    visual_mc: mean(rows.map((r) => r.visual_mc ?? Number.NaN)),
+    ...(method === "yollava"
+      ? { train_s_mean: mean(trainSeconds), train_s_max: round(Math.max(...trainSeconds)) }
+      : {}),
+  });
+}
+
+if (!values["no-ablations"]) {
+  const subset = evaluated.slice(0, int("ablation-concepts"));
+  const ablations: [string, number | string, Partial<TrainConceptOptions>, { photos?: number }][] = [
+    ...[0, 1, 2, 4, 8, 16].map(
+      (k) =>
+        ["latent_tokens", k, { latentTokens: k }, {}] as [
+          string,
+          number,
+          Partial<TrainConceptOptions>,
+          { photos?: number },
+        ],
+    ),
+    ...[1, 3, 5].map(
+      (n) =>
+        ["positives", n, {}, { photos: n }] as [
+          string,
+          number,
+          Partial<TrainConceptOptions>,
+          { photos?: number },
+        ],
+    ),
+    ["hard_negatives", "off", { hardNegatives: 0 }, {}],
+  ];
+  for (const [ablation, value, overrides, data] of ablations) {
+    const rows: Scores[] = [];
+    const secs: number[] = [];
+    for (const c of subset) {
+      const rng = new SeededRandom(11);
+      const test = testSet(c);
+      const learned = await learn(c, overrides, data.photos ?? int("photos"));
+      secs.push(learned.seconds);
+      const method: ConceptMethod = { kind: "yollava", rows: learned.trained.rows };
+      const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
+      rows.push({
+        positive: rec.positive,
+        negative: rec.negative,
+        weighted: rec.weighted,
+        text_mc: await evaluateMultipleChoice(ctx, method, c.name, textItems(c, rng)),
+      });
+    }
+    print({
+      row: "ablation",
+      ablation,
+      value,
+      concepts: subset.map((c) => c.name),
+      positive: mean(rows.map((r) => r.positive)),
+      negative: mean(rows.map((r) => r.negative)),
+      weighted: mean(rows.map((r) => r.weighted)),
+      text_mc: mean(rows.map((r) => r.text_mc)),
+      train_s_mean: mean(secs),
+    });
+  }
+}
+await runtime.release();
