@@ -1,0 +1,203 @@
+// npx tsx trainer/eval/bench-concept.ts — concept training cost on a SmolVLM-256M-sized model with random
+// weights on this CPU: one training step (forward + backward for the concept rows, batch 8 of ~112
+// positions: the "<bo> is <bo:1>...<bo:16>." system line, 64 image rows, question and answer), one
+// held-out scoring batch, one image encode (SigLIP tower + pixel-shuffle connector, 512 px), and the
+// time of a whole concept with the reference data counts (10 photos + flips, 100 hard + 100 easy
+// negatives, 10 conversations, 15 epochs) composed from those measured parts. Prints one JSON line.
+// Flags: --threads 2 --steps 4 --batch 8 --layers 30 --k 16
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { compile, Graph, ortTensor, Runtime } from "../engine/index";
+import { ArrayEmbeddingTable } from "../generate/embeddings";
+import type { Idefics3Config } from "../models/idefics3";
+import { Idefics3Model } from "../models/idefics3";
+import type { LlamaConfig } from "../models/llama";
+import { frozenWeights } from "../models/weights";
+import { conceptStep, scoreExamples } from "../personalize/concept-batch";
+import { ConceptGraphs } from "../personalize/concept-graph";
+import type { ConceptModel } from "../personalize/concept-model";
+import { CONCEPT_DEFAULTS } from "../personalize/defaults";
+import type { EncodedExample } from "../personalize/examples";
+import { SeededRandom } from "../personalize/random";
+import { initialRows } from "../personalize/train-concept";
+
+const { values: flags } = parseArgs({
+  options: {
+    threads: { type: "string", default: "2" },
+    steps: { type: "string", default: "4" },
+    batch: { type: "string", default: "8" },
+    layers: { type: "string", default: "30" },
+    k: { type: "string", default: "16" },
+  },
+});
+const threads = Number(flags.threads);
+const batchSize = Number(flags.batch);
+const k = Number(flags.k);
+
+/** HuggingFaceTB/SmolVLM-256M-Instruct's sizes (config.json). */
+const TEXT: LlamaConfig = {
+  hiddenSize: 576,
+  numLayers: Number(flags.layers),
+  numHeads: 9,
+  numKvHeads: 3,
+  headDim: 64,
+  intermediateSize: 1536,
+  vocabSize: 49280,
+  rmsNormEps: 1e-5,
+  ropeTheta: 100000,
+  maxPositionEmbeddings: 8192,
+  tieWordEmbeddings: true,
+  attentionBias: false,
+};
+const VISION: Idefics3Config = {
+  vision: {
+    hiddenSize: 768,
+    intermediateSize: 3072,
+    numLayers: 12,
+    numHeads: 12,
+    layerNormEps: 1e-6,
+    hiddenAct: "gelu_pytorch_tanh",
+    imageSize: 512,
+    patchSize: 16,
+    numChannels: 3,
+  },
+  text: TEXT,
+  imageTokenId: 49190,
+  scaleFactor: 4,
+};
+const IMAGE_ROWS = 64;
+
+function randomWeights() {
+  const made = new Map<string, Float32Array>();
+  return (name: string, shape: readonly number[]): Float32Array => {
+    let out = made.get(name);
+    if (out) return out;
+    const rng = new SeededRandom(name.length * 7919 + shape.reduce((a, b) => a + b, 0));
+    out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (/norm.*\.weight$/.test(name)) out.fill(1);
+    else if (!name.endsWith(".bias")) for (let i = 0; i < out.length; i++) out[i] = (rng.next() - 0.5) * 0.04;
+    made.set(name, out);
+    return out;
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const dir = mkdtempSync(join(tmpdir(), "yo-bench-concept-"));
+const runtime = new Runtime({ intraOpNumThreads: threads, interOpNumThreads: 1 });
+try {
+  const values = randomWeights();
+  const h = TEXT.hiddenSize;
+  const embeddings = new ArrayEmbeddingTable(values("model.embed_tokens.weight", [TEXT.vocabSize, h]), h);
+  const model = {
+    fingerprint: { repo: "bench/smolvlm-256m-sized", revision: "random", config_hash: "0000000000000000" },
+    textConfig: TEXT,
+    textWeights: values,
+    embeddings,
+    runtime,
+  } as unknown as ConceptModel;
+  const rng = new SeededRandom(0);
+  // A recognition example as trainConcept encodes it: system slots, image rows, question, answer.
+  const example = (): EncodedExample => {
+    const system = 1 + k + 4;
+    const length = 1 + system + 2 + IMAGE_ROWS + 12 + 10;
+    const ids = Array.from({ length }, () => rng.int(TEXT.vocabSize));
+    const embeds = embeddings.lookup(ids);
+    const slots = [
+      { position: 1, name: "<bo>", row: 0 },
+      ...Array.from({ length: k }, (_, i) => ({ position: 4 + i, name: "<bo>", row: 1 + i })),
+      { position: length - 18, name: "<bo>", row: 0 },
+      { position: length - 8, name: "<bo>", row: 0 },
+    ];
+    const targets = Array.from({ length: 10 }, (_, i) => ({
+      position: length - 11 + i,
+      target: i === 2 ? { concept: "<bo>" } : { token: ids[length - 10 + i]! },
+    }));
+    return { kind: "recognition", label: "yes", length, embeds, slots, targets };
+  };
+  const batch = Array.from({ length: batchSize }, example);
+  const rows = initialRows(model, "<bo>", k, rng);
+  const graphs = new ConceptGraphs(model, dir);
+  const buildStart = performance.now();
+  graphs.get("train");
+  const buildMs = performance.now() - buildStart;
+  const firstStart = performance.now();
+  await conceptStep(model, graphs, batch, [rows], CONCEPT_DEFAULTS.lengthBucket);
+  const firstStepMs = performance.now() - firstStart;
+  const stepTimes: number[] = [];
+  for (let s = 0; s < Number(flags.steps); s++) {
+    const t0 = performance.now();
+    await conceptStep(model, graphs, batch, [rows], CONCEPT_DEFAULTS.lengthBucket);
+    stepTimes.push(performance.now() - t0);
+  }
+  const scoreBatch = Array.from({ length: 16 }, example);
+  await scoreExamples(model, graphs, scoreBatch, [rows], {
+    bucket: 16,
+    batchSize: 16,
+    firstTargetOnly: true,
+  });
+  const s0 = performance.now();
+  await scoreExamples(model, graphs, scoreBatch, [rows], {
+    bucket: 16,
+    batchSize: 16,
+    firstTargetOnly: true,
+  });
+  const scoreMs = performance.now() - s0;
+
+  // Image features: one 512 px frame -> 64 rows.
+  const vg = new Graph("smolvlm_vision");
+  const vlm = new Idefics3Model(vg, VISION, frozenWeights(vg, "float32", values));
+  const px = vg.input("pixel_values", "float32", ["images", 3, 512, 512]);
+  vg.output(vlm.imageFeatures(px), "image_features");
+  const vision = compile(vg);
+  const pixels = ortTensor("float32", new Float32Array(3 * 512 * 512).fill(0.1), [1, 3, 512, 512]);
+  await runtime.run(vision, { pixel_values: pixels });
+  const encodeTimes: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
+    await runtime.run(vision, { pixel_values: pixels });
+    encodeTimes.push(performance.now() - t0);
+  }
+
+  // Reference counts: 10 photos, 2 held out -> 8 train + 8 flips repeated to 100 positives, 100 + 100
+  // negatives, 10 conversations; 16 held-out negatives; 15 epochs.
+  const examples = 100 + 200 + 10;
+  const epochs = CONCEPT_DEFAULTS.epochs;
+  const steps = Math.ceil(examples / batchSize) * epochs;
+  const images = 8 * 2 + 200 + 2 + 16;
+  const stepMs = median(stepTimes);
+  const encodeMs = median(encodeTimes);
+  const validationMs = scoreMs * Math.ceil((2 + 16) / 16);
+  const conceptS = (images * encodeMs + steps * stepMs + epochs * validationMs) / 1000;
+  console.log(
+    JSON.stringify({
+      bench: "concept-train",
+      model: "SmolVLM-256M-sized (random weights)",
+      threads,
+      layers: TEXT.numLayers,
+      k,
+      batch: batchSize,
+      seq: Math.ceil((batch[0]!.length + 1) / 16) * 16,
+      graph_build_ms: Math.round(buildMs),
+      first_step_ms: Math.round(firstStepMs),
+      step_ms: Math.round(stepMs),
+      step_ms_all: stepTimes.map(Math.round),
+      score_batch16_ms: Math.round(scoreMs),
+      image_encode_ms: Math.round(encodeMs),
+      reference: { examples_per_epoch: examples, epochs, steps, images_encoded: images },
+      concept_s_estimate: Math.round(conceptS),
+      concept_s_parts: {
+        images: Math.round((images * encodeMs) / 1000),
+        steps: Math.round((steps * stepMs) / 1000),
+        validation: Math.round((epochs * validationMs) / 1000),
+      },
+      note: "whole concept = measured parts x reference counts (excludes the self-teacher's 10 generations)",
+    }),
+  );
+} finally {
+  await runtime.release();
+  rmSync(dir, { recursive: true, force: true });
+}
