@@ -15,6 +15,16 @@ export default defineConfig({
         },
       },
       "./vitest.workers.config.ts",
+      {
+        // A real trainer node process and real workerd (wrangler dev) on loopback ports (test/e2e/system.ts).
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });
