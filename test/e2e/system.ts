@@ -20,8 +20,13 @@ import {
 export const E2E_HMAC_SECRET = "e2e-hmac-secret-0123456789abcdef0123";
 export const E2E_ADMIN_KEY = "e2e-admin-key-0123456789abcdef012345";
 
-/** The real Yo'LLaVA trainer once trainer/serve/personalize-trainer.ts (the adapter) exists; else the stand-in. */
+/**
+ * The real Yo'LLaVA trainer (trainer/personalize through trainer/serve/personalize-trainer.ts) needs the toy
+ * base model: the tiny fixture's 128 positions cannot hold its training conversations. Without the toy model
+ * (or with YO_E2E_STAND_IN=1) the node gets the stand-in test double and the quality assertion is skipped.
+ */
 export const REAL_TRAINER_ADAPTER = path.join(ROOT, "trainer/serve/personalize-trainer.ts");
+export const TOY_MODEL_CONFIG = path.join(ROOT, "trainer/toyworld/models/toy-llava/config.json");
 export const STAND_IN_TRAINER = path.join(import.meta.dirname, "stand-in-trainer.ts");
 
 export interface SystemUnderTest {
@@ -40,7 +45,8 @@ export async function startSystem(trainerEnv: Record<string, string> = {}): Prom
   const dir = mkdtempSync(path.join(tmpdir(), "yo-e2e-"));
   const persistTo = path.join(dir, "wrangler");
   const [edgePort, trainerPort] = [await freePort(), await freePort()];
-  const usesRealTrainer = existsSync(REAL_TRAINER_ADAPTER);
+  const usesRealTrainer =
+    existsSync(REAL_TRAINER_ADAPTER) && existsSync(TOY_MODEL_CONFIG) && process.env.YO_E2E_STAND_IN !== "1";
   const env = {
     ...(usesRealTrainer ? {} : { YO_CONCEPT_TRAINER_MODULE: STAND_IN_TRAINER }),
     YO_THREADS: "1",

@@ -8,8 +8,10 @@ import path from "node:path";
 import type { ModelFingerprint } from "../../shared/concept-artifact";
 import { Runtime } from "../engine/index";
 import { ArrayEmbeddingTable, CachedDecoder, ImageFeatureCache } from "../generate/index";
+import type { LlamaConfig } from "../models/llama";
 import { loadCausalLm } from "../models/loader";
 import type { CausalLmRunner } from "../models/multimodal";
+import type { WeightValues } from "../models/weights";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import { decodeImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
@@ -29,6 +31,9 @@ export interface BaseModel {
   readonly tokenizer: TextTokenizer;
   readonly processor: ImageProcessor | undefined;
   readonly hiddenSize: number;
+  /** The decoder's config and weights under LlamaForCausalLM names (for the concept trainer). */
+  readonly textConfig: LlamaConfig;
+  readonly textWeights: WeightValues;
   readonly imageFeatureCache: ImageFeatureCache;
   /** Per image: its feature rows and what replaces the template's image token. */
   imageInput(bytes: Uint8Array): Promise<{ features: Float32Array; prompt: string }>;
@@ -90,6 +95,8 @@ export async function loadBaseModel(
     tokenizer,
     processor,
     hiddenSize,
+    textConfig,
+    textWeights,
     imageFeatureCache,
     imageInput,
   };

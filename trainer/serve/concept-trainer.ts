@@ -6,6 +6,7 @@
 import type { ImageMime } from "../../shared/prompt-plan";
 import type { TrainDispatch } from "../../shared/trainer-api";
 import type { BaseModel } from "./base-model";
+import type { ServeConfig } from "./config";
 
 export interface TrainingPhoto {
   mime: ImageMime;
@@ -39,7 +40,7 @@ export interface ConceptTrainer {
 
 /** A module that provides a trainer for the loaded base model (YO_CONCEPT_TRAINER_MODULE). */
 export interface ConceptTrainerModule {
-  createConceptTrainer(model: BaseModel): ConceptTrainer | Promise<ConceptTrainer>;
+  createConceptTrainer(model: BaseModel, config: ServeConfig): ConceptTrainer | Promise<ConceptTrainer>;
 }
 
 /** Thrown by a trainer that stopped because its signal was aborted. */

@@ -35,8 +35,13 @@ export interface ServeConfig {
   stateDir: string;
   trainingConcurrency: number;
   trainingQueueDepth: number;
-  /** Module exporting `conceptTrainer` (a ConceptTrainer); default trainer/personalize when present. */
+  /** Module exporting `createConceptTrainer` (concept-trainer.ts); default the trainer/personalize adapter. */
   conceptTrainerModule: string | undefined;
+  /** Negatives pool (trainer/personalize/cli.ts pool build) and the CLIP it was indexed with. */
+  negativesPoolDir: string | undefined;
+  clipDir: string | undefined;
+  /** Conversation teacher for concept training: the frozen model itself ("self") or none. */
+  teacher: "self" | "none";
 }
 
 type Env = Record<string, string | undefined>;
@@ -47,6 +52,12 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new ServeConfigError(`${name} must be an integer >= 0`);
   return value;
+}
+
+function teacherFrom(value: string | undefined): "self" | "none" {
+  if (value === undefined || value === "" || value === "self") return "self";
+  if (value === "none") return "none";
+  throw new ServeConfigError("YO_TEACHER must be self or none");
 }
 
 export function serveConfigFromEnv(env: Env = process.env): ServeConfig {
@@ -100,5 +111,8 @@ export function serveConfigFromEnv(env: Env = process.env): ServeConfig {
     ),
     trainingQueueDepth: positiveInt(env, "YO_TRAINING_QUEUE_DEPTH", DEFAULT_TRAINING_QUEUE_DEPTH),
     conceptTrainerModule: env.YO_CONCEPT_TRAINER_MODULE || undefined,
+    negativesPoolDir: env.YO_NEGATIVES_POOL ? path.resolve(env.YO_NEGATIVES_POOL) : undefined,
+    clipDir: env.YO_CLIP_DIR ? path.resolve(env.YO_CLIP_DIR) : undefined,
+    teacher: teacherFrom(env.YO_TEACHER),
   };
 }

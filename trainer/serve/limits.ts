@@ -41,3 +41,13 @@ export const MAX_REMEMBERED_JOBS = 10_000;
 
 /** Largest request body the node reads (a full training dispatch: 10 photos of 8 MB, base64). */
 export const MAX_NODE_BODY_BYTES = 128 * 1024 * 1024;
+
+/** Training presets (TrainDispatch options.preset) as epochs of trainer/personalize's recipe. */
+export const TRAINING_PRESET_EPOCHS: Readonly<Record<string, number>> = {
+  fast: 3,
+  standard: 15,
+  thorough: 30,
+};
+/** Negatives drawn from the pool per job (Yo'LLaVA: 100 hard + 100 easy). */
+export const TRAINING_HARD_NEGATIVES = 100;
+export const TRAINING_EASY_NEGATIVES = 100;

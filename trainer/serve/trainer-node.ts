@@ -34,7 +34,7 @@ export const jsonLog: Log = (message, fields = {}) => {
 export interface TrainerNodeOptions {
   config: ServeConfig;
   /** Builds the concept trainer once the model is loaded; undefined: this node does not train. */
-  createTrainer?: (model: BaseModel) => Promise<ConceptTrainer | undefined>;
+  createTrainer?: (model: BaseModel, config: ServeConfig) => Promise<ConceptTrainer | undefined>;
   /** Name of the trainer for /readyz. */
   trainerName?: string;
   edge?: EdgeCallbacks;
@@ -71,7 +71,7 @@ export class TrainerNode {
       const model = await loadBaseModel(config);
       const concepts = new ConceptRowsCache(model.id, model.hiddenSize);
       const prefixes = new ConceptPrefixStore(PREFIX_CACHE_BYTES);
-      const trainer = await this.options.createTrainer?.(model);
+      const trainer = await this.options.createTrainer?.(model, config);
       if (!trainer) this.trainerName = undefined;
       this.jobs = new JobRunner({
         trainer,
