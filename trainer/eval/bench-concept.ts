@@ -31,6 +31,14 @@ const { values: flags } = parseArgs({
     batch: { type: "string", default: "8" },
     layers: { type: "string", default: "30" },
     k: { type: "string", default: "16" },
+    // Other decoder sizes (e.g. the toy LLaVA: --hidden 192 --heads 4 --kv-heads 2 --intermediate 512
+    // --vocab 1200 --layers 4 --image-rows 65); the image encode is always SmolVLM's.
+    hidden: { type: "string", default: "576" },
+    heads: { type: "string", default: "9" },
+    "kv-heads": { type: "string", default: "3" },
+    intermediate: { type: "string", default: "1536" },
+    vocab: { type: "string", default: "49280" },
+    "image-rows": { type: "string", default: "64" },
   },
 });
 const threads = Number(flags.threads);
@@ -39,13 +47,13 @@ const k = Number(flags.k);
 
 /** HuggingFaceTB/SmolVLM-256M-Instruct's sizes (config.json). */
 const TEXT: LlamaConfig = {
-  hiddenSize: 576,
+  hiddenSize: Number(flags.hidden),
   numLayers: Number(flags.layers),
-  numHeads: 9,
-  numKvHeads: 3,
-  headDim: 64,
-  intermediateSize: 1536,
-  vocabSize: 49280,
+  numHeads: Number(flags.heads),
+  numKvHeads: Number(flags["kv-heads"]),
+  headDim: Number(flags.hidden) / Number(flags.heads),
+  intermediateSize: Number(flags.intermediate),
+  vocabSize: Number(flags.vocab),
   rmsNormEps: 1e-5,
   ropeTheta: 100000,
   maxPositionEmbeddings: 8192,
@@ -68,7 +76,7 @@ const VISION: Idefics3Config = {
   imageTokenId: 49190,
   scaleFactor: 4,
 };
-const IMAGE_ROWS = 64;
+const IMAGE_ROWS = Number(flags["image-rows"]);
 
 function randomWeights() {
   const made = new Map<string, Float32Array>();
@@ -175,7 +183,10 @@ try {
   console.log(
     JSON.stringify({
       bench: "concept-train",
-      model: "SmolVLM-256M-sized (random weights)",
+      model:
+        flags.hidden === "576"
+          ? "SmolVLM-256M-sized (random weights)"
+          : `decoder h${TEXT.hiddenSize} x ${TEXT.numLayers} layers (random weights)`,
       threads,
       layers: TEXT.numLayers,
       k,

@@ -265,7 +265,12 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   // 4. Training.
   const rows = initialRows(model, name, k, rng);
   const optimizer = new AdamW([rows.input, rows.output], { lr: o.lr, weightDecay: o.weightDecay });
-  const stepsPerEpoch = Math.ceil(examples.length / o.batchSize);
+  const stepsPerEpoch = lengthGroupedBatches(
+    examples,
+    o.batchSize,
+    o.lengthBucket,
+    new SeededRandom(0),
+  ).length;
   const totalSteps = stepsPerEpoch * o.epochs;
   const losses: number[] = [];
   const history: ConceptTrainingReport["validation"] = [];
@@ -276,11 +281,10 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   let epochsRun = 0;
   const trainStart = performance.now();
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    const orderIdx = rng.shuffle([...examples.keys()]);
+    const batches = lengthGroupedBatches(examples, o.batchSize, o.lengthBucket, rng);
     let epochLoss = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
+    for (const batch of batches) {
       throwIfCancelled(signal);
-      const batch = orderIdx.slice(s * o.batchSize, (s + 1) * o.batchSize).map((i) => examples[i]!);
       const t0 = performance.now();
       const result = await conceptStep(model, graphs, batch, [rows], o.lengthBucket);
       optimizer.step([result.gradInput[0]!, result.gradOutput[0]!]);
@@ -297,7 +301,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
         etaMs: perStep * (totalSteps - step),
       });
     }
-    losses.push(epochLoss / stepsPerEpoch);
+    losses.push(epochLoss / batches.length);
     epochsRun = epoch;
     if (validation.length === 0 || !ids) continue;
     const pYes = await recognitionProbabilities(model, graphs, validation, [rows], ids, {
@@ -374,6 +378,30 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
         )
       : undefined;
   return { rows, report, artifact };
+}
+
+/**
+ * Shuffled batches of examples of the same padded length (text-only conversations are much shorter than
+ * recognition turns with an image; mixing them would pad the short ones to the long ones' length).
+ */
+export function lengthGroupedBatches<T extends { length: number }>(
+  examples: readonly T[],
+  batchSize: number,
+  bucket: number,
+  rng: SeededRandom,
+): T[][] {
+  const groups = new Map<number, T[]>();
+  for (const i of rng.shuffle([...examples.keys()])) {
+    const e = examples[i]!;
+    const key = Math.ceil((e.length + 1) / bucket);
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const batches: T[][] = [];
+  for (const key of [...groups.keys()].sort((a, b) => a - b)) {
+    const group = groups.get(key)!;
+    for (let i = 0; i < group.length; i += batchSize) batches.push(group.slice(i, i + batchSize));
+  }
+  return rng.shuffle(batches);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
