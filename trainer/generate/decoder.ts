@@ -26,6 +26,16 @@ import { type LlamaConfig, LlamaDecoder } from "../models/llama";
 import { frozenWeights, type WeightValues } from "../models/weights";
 import { KvCache } from "./kv-cache";
 
+/**
+ * Session options for a decode runtime: intra-op threads that sleep instead of spinning between ops. A
+ * decode step is ~1200 small ops, and on a machine shared with other processes spinning threads steal
+ * each other's cores: measured on the 2-core dev machine under load, 2 spinning threads took ~37 ms per
+ * SmolVLM-256M step and 2 sleeping ones ~21 ms. Pass as `new Runtime({ sessionOptions: ... })`.
+ */
+export const DECODE_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  extra: { session: { "intra_op.allow_spinning": "0" } },
+};
+
 /** "append": preallocated buffers, new rows written in place; "concat": full present out, fed back. */
 export type CacheLayout = "append" | "concat";
 
