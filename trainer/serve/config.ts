@@ -60,7 +60,11 @@ function teacherFrom(value: string | undefined): "self" | "none" {
   throw new ServeConfigError("YO_TEACHER must be self or none");
 }
 
-export function serveConfigFromEnv(env: Env = process.env): ServeConfig {
+/** `requireSecret: false` for local CLI commands that never talk to the edge. */
+export function serveConfigFromEnv(
+  env: Env = process.env,
+  options: { requireSecret?: boolean } = {},
+): ServeConfig {
   let modelDir: string;
   let modelSource: string;
   if (env.YO_MODEL_DIR) {
@@ -87,7 +91,7 @@ export function serveConfigFromEnv(env: Env = process.env): ServeConfig {
         ? "fixture/llava"
         : path.basename(modelDir);
   const hmacSecret = env.YO_HMAC_SECRET ?? env.HMAC_SECRET ?? "";
-  if (hmacSecret.length < 16) {
+  if ((options.requireSecret ?? true) && hmacSecret.length < 16) {
     throw new ServeConfigError(
       "YO_HMAC_SECRET (or HMAC_SECRET) must be set to the edge's HMAC secret (>= 16 chars)",
     );
