@@ -39,6 +39,8 @@ const { values: flags } = parseArgs({
     intermediate: { type: "string", default: "1536" },
     vocab: { type: "string", default: "49280" },
     "image-rows": { type: "string", default: "64" },
+    /** Write onnxruntime's per-node profile under this prefix. */
+    profile: { type: "string" },
   },
 });
 const threads = Number(flags.threads);
@@ -95,7 +97,11 @@ function randomWeights() {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(join(tmpdir(), "yo-bench-concept-"));
-const runtime = new Runtime({ intraOpNumThreads: threads, interOpNumThreads: 1 });
+const runtime = new Runtime({
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  ...(flags.profile ? { profileFilePrefix: flags.profile } : {}),
+});
 try {
   const values = randomWeights();
   const h = TEXT.hiddenSize;
@@ -209,6 +215,7 @@ try {
     }),
   );
 } finally {
+  if (flags.profile) await runtime.endProfiling();
   await runtime.release();
   rmSync(dir, { recursive: true, force: true });
 }
