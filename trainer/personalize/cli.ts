@@ -4,7 +4,8 @@
 //       [--pool DIR --clip CLIP_DIR] [--facts FILE.json] [--teacher self|hf|none] [--hf-model ID]
 //       [--k 16] [--epochs 15] [--batch 8] [--lr 1e-3] [--hard 100] [--easy 100] [--seed 0]
 // --toy N first writes N toy-world pool scenes into --images (trainer/toyworld's pool, never held-out seeds).
-// --teacher hf uses $HF_TOKEN with Hugging Face Inference Providers (--hf-model, --hf-endpoint).
+// Teacher: Hugging Face Inference Providers when $HF_TOKEN is set (--hf-model, --hf-endpoint), else the
+// frozen model; --teacher self|hf|none forces one.
 
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,7 +18,13 @@ import { loadConceptModel } from "./concept-model";
 import type { ConceptQA } from "./conversation-data";
 import { ConceptTrainingError } from "./errors";
 import { buildNegativesPool, NegativesPool } from "./negatives-pool";
-import { type ConversationTeacher, HfInferenceTeacher, SelfTeacher } from "./teacher";
+import {
+  type ConversationTeacher,
+  DEFAULT_HF_TEACHER_MODEL,
+  HfInferenceTeacher,
+  SelfTeacher,
+  teacherFromEnvironment,
+} from "./teacher";
 import { trainConcept } from "./train-concept";
 
 const print = (o: unknown) => console.log(JSON.stringify(o));
@@ -95,12 +102,14 @@ export async function personalizeCli(argv: string[]): Promise<number> {
       const facts = values.facts
         ? (JSON.parse(await readFile(values.facts, "utf8")) as ConceptQA[])
         : undefined;
-      let teacher: ConversationTeacher | null = new SelfTeacher(model);
+      // Default: Inference Providers when HF_TOKEN is set, else the frozen model itself.
+      let teacher: ConversationTeacher | null = teacherFromEnvironment(model);
       if (values.teacher === "none") teacher = null;
+      if (values.teacher === "self") teacher = new SelfTeacher(model);
       if (values.teacher === "hf") {
         teacher = new HfInferenceTeacher({
           token: process.env.HF_TOKEN,
-          model: values["hf-model"] ?? "Qwen/Qwen2.5-VL-7B-Instruct",
+          model: values["hf-model"] ?? DEFAULT_HF_TEACHER_MODEL,
           endpointUrl: values["hf-endpoint"],
         });
       }

@@ -169,3 +169,23 @@ export class HfInferenceTeacher implements ConversationTeacher {
 export function factConversations(facts: readonly ConceptQA[]): ConceptQA[] {
   return facts.map((f) => ({ question: f.question, answer: f.answer }));
 }
+
+/** The default vision-language model asked through Inference Providers when a token is configured. */
+export const DEFAULT_HF_TEACHER_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct";
+
+/**
+ * (b) when HF_TOKEN is set (model from YO_TEACHER_MODEL, optional YO_TEACHER_ENDPOINT), else (a) the frozen
+ * model itself.
+ */
+export function teacherFromEnvironment(
+  model: ConceptModel,
+  env: Record<string, string | undefined> = process.env,
+): ConversationTeacher {
+  const token = env.HF_TOKEN;
+  if (!token) return new SelfTeacher(model);
+  return new HfInferenceTeacher({
+    token,
+    model: env.YO_TEACHER_MODEL ?? DEFAULT_HF_TEACHER_MODEL,
+    endpointUrl: env.YO_TEACHER_ENDPOINT,
+  });
+}

@@ -8,6 +8,7 @@ import {
   nameTheSubject,
   SelfTeacher,
   teacherConversations,
+  teacherFromEnvironment,
 } from "../../../trainer/personalize/teacher";
 import { CONVERSATION_QUESTIONS } from "../../../trainer/personalize/templates";
 import { photo, tinyConceptModel } from "./fixture";
@@ -84,6 +85,12 @@ describe("teachers", () => {
     await expect(teacherConversations(teacher, "<bo>", "subject", [photo(1)])).rejects.toMatchObject({
       code: "teacher_failed",
     });
+  });
+
+  it("uses Inference Providers when a token is configured, else the frozen model", async () => {
+    const model = await tinyConceptModel();
+    expect(teacherFromEnvironment(model, {}).name).toBe("self");
+    expect(teacherFromEnvironment(model, { HF_TOKEN: "hf_x" }).name).toBe("hf-inference");
   });
 
   it("the frozen model answers offline, and its answers train text-only", async () => {
