@@ -61,7 +61,7 @@ const { values } = parseArgs({
     "test-positives": { type: "string", default: "20" },
     "test-hard": { type: "string", default: "20" },
     others: { type: "string", default: "2" },
-    "pool-size": { type: "string", default: "2000" },
+    "pool-size": { type: "string", default: "3000" },
     "pool-dir": { type: "string" },
     teacher: { type: "string", default: "facts" },
     epochs: { type: "string" },
@@ -245,6 +245,7 @@ print({
   threads: int("threads"),
 });
 const trainSeconds: number[] = [];
+const mainResults = new Map<string, { scores: Scores; seconds: number }>();
 for (const c of evaluated) {
   const rng = new SeededRandom(11);
   const test = testSet(c);
@@ -268,6 +269,7 @@ for (const c of evaluated) {
       visual_mc: round(await evaluateMultipleChoice(ctx, method, c.name, visual)),
     };
     record(name, scores);
+    if (name === "yollava") mainResults.set(c.name, { scores, seconds });
     print({
       row: "concept",
       concept: c.name,
@@ -302,36 +304,44 @@ for (const [method, rows] of totals) {
   });
 }
 
+interface Ablation {
+  ablation: string;
+  value: number | string;
+  overrides?: Partial<TrainConceptOptions>;
+  photos?: number;
+  /** The main run's configuration: its results are reused, nothing is retrained. */
+  main?: boolean;
+}
+
 if (!values["no-ablations"]) {
   const subset = evaluated.slice(0, int("ablation-concepts"));
-  const ablations: [string, number | string, Partial<TrainConceptOptions>, { photos?: number }][] = [
-    ...[0, 1, 2, 4, 8, 16].map(
-      (k) =>
-        ["latent_tokens", k, { latentTokens: k }, {}] as [
-          string,
-          number,
-          Partial<TrainConceptOptions>,
-          { photos?: number },
-        ],
-    ),
-    ...[1, 3, 5].map(
-      (n) =>
-        ["positives", n, {}, { photos: n }] as [
-          string,
-          number,
-          Partial<TrainConceptOptions>,
-          { photos?: number },
-        ],
-    ),
-    ["hard_negatives", "off", { hardNegatives: 0 }, {}],
+  const hard = optInt("hard") ?? CONCEPT_DEFAULTS.hardNegatives;
+  const easy = optInt("easy") ?? CONCEPT_DEFAULTS.easyNegatives;
+  const ablations: Ablation[] = [
+    ...[0, 1, 2, 4, 8, 16].map((k) => ({
+      ablation: "latent_tokens",
+      value: k,
+      overrides: { latentTokens: k },
+      main: k === CONCEPT_DEFAULTS.latentTokens,
+    })),
+    ...[1, 3, 5].map((n) => ({ ablation: "positives", value: n, photos: n, main: n === int("photos") })),
+    { ablation: "hard_negatives", value: "on", main: true },
+    // Off: the same number of negatives, all drawn at random.
+    { ablation: "hard_negatives", value: "off", overrides: { hardNegatives: 0, easyNegatives: hard + easy } },
   ];
-  for (const [ablation, value, overrides, data] of ablations) {
+  for (const a of ablations) {
     const rows: Scores[] = [];
     const secs: number[] = [];
     for (const c of subset) {
+      const reused = a.main ? mainResults.get(c.name) : undefined;
+      if (reused) {
+        rows.push(reused.scores);
+        secs.push(reused.seconds);
+        continue;
+      }
       const rng = new SeededRandom(11);
       const test = testSet(c);
-      const learned = await learn(c, overrides, data.photos ?? int("photos"));
+      const learned = await learn(c, a.overrides, a.photos ?? int("photos"));
       secs.push(learned.seconds);
       const method: ConceptMethod = { kind: "yollava", rows: learned.trained.rows };
       const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
@@ -344,14 +354,15 @@ if (!values["no-ablations"]) {
     }
     print({
       row: "ablation",
-      ablation,
-      value,
+      ablation: a.ablation,
+      value: a.value,
       concepts: subset.map((c) => c.name),
       positive: mean(rows.map((r) => r.positive)),
       negative: mean(rows.map((r) => r.negative)),
       weighted: mean(rows.map((r) => r.weighted)),
       text_mc: mean(rows.map((r) => r.text_mc)),
       train_s_mean: mean(secs),
+      ...(a.main ? { reused_main_run: true } : {}),
     });
   }
 }
