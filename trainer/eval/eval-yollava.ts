@@ -9,7 +9,8 @@
 //     first --ablation-concepts concepts; recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
-//   --epochs N --batch N --threads 2 --image-prompt-k 3
+//   --epochs N --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
+//   --image-prompt-k 3
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
 
@@ -70,6 +71,9 @@ const { values } = parseArgs({
     "image-prompt-k": { type: "string", default: "3" },
     hard: { type: "string" },
     easy: { type: "string" },
+    "positive-share": { type: "string" },
+    patience: { type: "string" },
+    lr: { type: "string" },
   },
 });
 const int = (key: keyof typeof values) => Number(values[key]);
@@ -224,6 +228,9 @@ async function learn(
     batchSize: optInt("batch"),
     hardNegatives: optInt("hard"),
     easyNegatives: optInt("easy"),
+    positiveShare: optInt("positive-share"),
+    patience: optInt("patience"),
+    lr: optInt("lr"),
     ...overrides,
   });
   return { trained, photos, seconds: (performance.now() - t0) / 1000 };

@@ -9,6 +9,8 @@ export const CONCEPT_DEFAULTS = {
   easyNegatives: 100,
   /** Horizontal flips of every positive join the positives. */
   flip: true,
+  /** Positives (with flips) are repeated up to this share of the negatives' count. */
+  positiveShare: 0.5,
   epochs: 15,
   batchSize: 8,
   lr: 1e-3,

@@ -61,6 +61,8 @@ export interface TrainConceptOptions {
   hardNegatives?: number;
   easyNegatives?: number;
   flip?: boolean;
+  /** Positives are repeated up to this share of the negatives' count (default 0.5). */
+  positiveShare?: number;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -242,7 +244,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       k,
       { positives: trainPhotos, hardNegatives: negatives.hard, easyNegatives: negatives.easy },
       rng,
-      { flip: o.flip },
+      { flip: o.flip, positiveShare: o.positiveShare },
     ),
     ...conversationExamples(name, k, qa),
   ];
