@@ -77,7 +77,7 @@ const { values } = parseArgs({
   },
 });
 const int = (key: keyof typeof values) => Number(values[key]);
-const optInt = (key: keyof typeof values) => (values[key] === undefined ? undefined : Number(values[key]));
+const optNum = (key: keyof typeof values) => (values[key] === undefined ? undefined : Number(values[key]));
 const print = (row: Record<string, unknown>) => console.log(JSON.stringify({ bench: "yollava", ...row }));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -224,13 +224,13 @@ async function learn(
     negatives: { pool, clip },
     teacher,
     facts,
-    epochs: optInt("epochs"),
-    batchSize: optInt("batch"),
-    hardNegatives: optInt("hard"),
-    easyNegatives: optInt("easy"),
-    positiveShare: optInt("positive-share"),
-    patience: optInt("patience"),
-    lr: optInt("lr"),
+    epochs: optNum("epochs"),
+    batchSize: optNum("batch"),
+    hardNegatives: optNum("hard"),
+    easyNegatives: optNum("easy"),
+    positiveShare: optNum("positive-share"),
+    patience: optNum("patience"),
+    lr: optNum("lr"),
     ...overrides,
   });
   return { trained, photos, seconds: (performance.now() - t0) / 1000 };
@@ -322,8 +322,8 @@ interface Ablation {
 
 if (!values["no-ablations"]) {
   const subset = evaluated.slice(0, int("ablation-concepts"));
-  const hard = optInt("hard") ?? CONCEPT_DEFAULTS.hardNegatives;
-  const easy = optInt("easy") ?? CONCEPT_DEFAULTS.easyNegatives;
+  const hard = optNum("hard") ?? CONCEPT_DEFAULTS.hardNegatives;
+  const easy = optNum("easy") ?? CONCEPT_DEFAULTS.easyNegatives;
   const ablations: Ablation[] = [
     ...[0, 1, 2, 4, 8, 16].map((k) => ({
       ablation: "latent_tokens",
