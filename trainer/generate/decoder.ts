@@ -42,9 +42,11 @@ export type CacheLayout = "append" | "concat";
 /**
  * The cached decoder graph. Inputs: `inputs_embeds` [batch, seq, H], `position_ids` [batch, seq],
  * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, d] and
- * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs: `logits` [n, V] and
- * `present.<i>.key|value`: [seq, batch, kv, d] (the new rows only) for "append", [past+seq, batch, kv, d]
- * for "concat".
+ * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs, in order: `logits` [n, V], then the
+ * present keys of layers 0..L-1, then their values: [seq, batch, kv, d] (the new rows only) for "append",
+ * [past+seq, batch, kv, d] for "concat". The present outputs keep their node names
+ * (`/model/layers.<i>/self_attn/present_key/output_0`, see presentOutputNames): renaming them would add an
+ * Identity node per output, 60 of ~1200 nodes in a SmolVLM-256M decode step.
  */
 export function buildCachedDecoderGraph(
   config: LlamaConfig,
@@ -67,13 +69,19 @@ export function buildCachedDecoderGraph(
   });
   g.output(logits, "logits");
   const [keys, values_] = layout === "append" ? [out.presentKeys, out.presentValues] : [out.keys, out.values];
-  keys.forEach((k, i) => {
-    g.output(k, `present.${i}.key`);
-  });
-  values_.forEach((v, i) => {
-    g.output(v, `present.${i}.value`);
-  });
+  for (const t of [...keys, ...values_]) g.output(t);
   return g;
+}
+
+/** Output names of the present keys and values per layer (graph outputs after `logits`). */
+export function presentOutputNames(
+  model: CompiledModel,
+  layers: number,
+): { keys: string[]; values: string[] } {
+  if (model.outputNames.length !== 1 + 2 * layers || model.outputNames[0] !== "logits") {
+    throw new Error(`not a cached decoder with ${layers} layers: outputs ${model.outputNames.length}`);
+  }
+  return { keys: model.outputNames.slice(1, 1 + layers), values: model.outputNames.slice(1 + layers) };
 }
 
 export interface StepInput {
@@ -102,6 +110,7 @@ export class CachedDecoder {
   readonly modelId: string;
   readonly cacheLayout: CacheLayout;
   private readonly runtime: Runtime;
+  private readonly present: { keys: string[]; values: string[] };
 
   constructor(
     readonly model: CompiledModel,
@@ -112,6 +121,7 @@ export class CachedDecoder {
     this.runtime = options.runtime;
     this.modelId = options.modelId;
     this.cacheLayout = options.cacheLayout ?? "append";
+    this.present = presentOutputNames(model, config.numLayers);
   }
 
   static build(config: LlamaConfig, values: WeightValues, options: CachedDecoderOptions): CachedDecoder {
@@ -168,17 +178,17 @@ export class CachedDecoder {
         cache.pastView(cache.values[i]!, past),
         cacheDims(past),
       );
-      fetches[`present.${i}.key`] = append
+      fetches[this.present.keys[i]!] = append
         ? new ort.Tensor("float32", cache.appendView(cache.keys[i]!, past, seq), cacheDims(seq))
         : null;
-      fetches[`present.${i}.value`] = append
+      fetches[this.present.values[i]!] = append
         ? new ort.Tensor("float32", cache.appendView(cache.values[i]!, past, seq), cacheDims(seq))
         : null;
     }
     const out = await this.runtime.run(this.model, feeds, fetches);
     if (!append) {
       const full = (kind: "key" | "value") =>
-        Array.from({ length: c.numLayers }, (_, i) => out[`present.${i}.${kind}`]!.data as Float32Array);
+        this.present[kind === "key" ? "keys" : "values"].map((name) => out[name]!.data as Float32Array);
       cache.adopt(full("key"), full("value"), past + seq);
     }
     cache.commit(seq);

@@ -20,6 +20,7 @@ import {
   sigmoid,
   slice,
   softmax,
+  split,
   sqrt,
   type Tensor,
   transpose,
@@ -293,7 +294,7 @@ export class LlamaDecoder {
     );
     return add(
       h,
-      g.scope("mlp", () => this.mlp(mlpIn, p)),
+      g.scope("mlp", () => this.mlp(mlpIn, p, fusable)),
       "residual_mlp",
     );
   }
@@ -327,9 +328,23 @@ export class LlamaDecoder {
     const d = c.headDim;
     const project = (name: string, heads: number) =>
       g.scope(name, () => this.linear(x, `${p}.self_attn.${name}`, heads * d, c.attentionBias));
+    // The cached path projects q, k, v in one MatMul, with 1/sqrt(d) folded into the q weights (RoPE is
+    // linear, so scaling before it is the same as scaling the scores).
+    const scale = 1 / Math.sqrt(d);
+    const qkv = cache
+      ? g.scope("qkv_proj", () =>
+          this.fusedLinear(
+            x,
+            ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`),
+            [c.numHeads * d, c.numKvHeads * d, c.numKvHeads * d],
+            c.attentionBias,
+            [scale, 1, 1],
+          ),
+        )
+      : undefined;
     // [B, T, kv*groups*d] -> [B, kv, groups, T, d]
     const q = transpose(
-      reshape(project("q_proj", c.numHeads), [0, 0, c.numKvHeads, groups, d], {
+      reshape(qkv ? qkv[0]! : project("q_proj", c.numHeads), [0, 0, c.numKvHeads, groups, d], {
         shape: [batch, seq, c.numKvHeads, groups, d],
       }),
       [0, 2, 3, 1, 4],
@@ -350,9 +365,9 @@ export class LlamaDecoder {
       // RoPE on [B, T, kv, d] keys, then position-major [T, B, kv, d] rows appended after the past.
       const rows = (t: Tensor) =>
         reshape(t, [0, 0, c.numKvHeads, d], { shape: [batch, seq, c.numKvHeads, d] });
-      const kNew = g.scope("k_rope", () => applyRope(rows(project("k_proj", c.numKvHeads)), cache.ropeRows));
+      const kNew = g.scope("k_rope", () => applyRope(rows(qkv![1]!), cache.ropeRows));
       cache.presentKey = transpose(kNew, [1, 0, 2, 3], "present_key");
-      cache.presentValue = transpose(rows(project("v_proj", c.numKvHeads)), [1, 0, 2, 3], "present_value");
+      cache.presentValue = transpose(rows(qkv![2]!), [1, 0, 2, 3], "present_value");
       const keys = concat([cache.pastKey, cache.presentKey], 0, "concat_key"); // [P+T, B, kv, d]
       const values = concat([cache.pastValue, cache.presentValue], 0, "concat_value");
       cache.keys = keys;
@@ -365,7 +380,7 @@ export class LlamaDecoder {
       const kr = g.scope("k_rope", () => applyRope(k, rope));
       kT = transpose(kr, [0, 1, 2, 4, 3]);
     }
-    const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), kT, "qk");
+    const scores = matmul(cache ? qr : mul(qr, scale, "scale"), kT, "qk");
     const probs = softmax(add(scores, bias, "mask"), -1);
     const context = matmul(probs, v, "attn_v"); // [B, kv, groups, T, d]
     const merged = reshape(transpose(context, [0, 3, 1, 2, 4]), [0, 0, c.numHeads * d], {
@@ -375,13 +390,54 @@ export class LlamaDecoder {
   }
 
   /** down(silu(gate(x)) * up(x)) */
-  private mlp(x: Tensor, p: string): Tensor {
+  private mlp(x: Tensor, p: string, fused = false): Tensor {
     const g = this.graph;
     const c = this.config;
-    const gate = g.scope("gate_proj", () => this.linear(x, `${p}.mlp.gate_proj`, c.intermediateSize, false));
-    const up = g.scope("up_proj", () => this.linear(x, `${p}.mlp.up_proj`, c.intermediateSize, false));
-    const act = g.scope("act_fn", () => mul(gate, sigmoid(gate)));
-    return g.scope("down_proj", () => this.linear(mul(act, up), `${p}.mlp.down_proj`, c.hiddenSize, false));
+    const [gate, up]: Tensor[] = fused
+      ? g.scope("gate_up_proj", () =>
+          this.fusedLinear(
+            x,
+            [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
+            [c.intermediateSize, c.intermediateSize],
+            false,
+          ),
+        )
+      : [
+          g.scope("gate_proj", () => this.linear(x, `${p}.mlp.gate_proj`, c.intermediateSize, false)),
+          g.scope("up_proj", () => this.linear(x, `${p}.mlp.up_proj`, c.intermediateSize, false)),
+        ];
+    const act = g.scope("act_fn", () => mul(gate!, sigmoid(gate!)));
+    return g.scope("down_proj", () => this.linear(mul(act, up!), `${p}.mlp.down_proj`, c.hiddenSize, false));
+  }
+
+  /**
+   * Several HF Linears over the same input as one MatMul on their concatenated weights, split after
+   * (`scales` multiply a part's weight and bias). The concatenation of initializers is constant-folded by
+   * onnxruntime at load, so a decode step runs one larger GEMV instead of several small ones.
+   */
+  private fusedLinear(
+    x: Tensor,
+    prefixes: readonly string[],
+    outFeatures: readonly number[],
+    bias: boolean,
+    scales: readonly number[] = prefixes.map(() => 1),
+  ): Tensor[] {
+    const inFeatures = x.shape[x.rank - 1] as number;
+    const scaled = (t: Tensor, i: number) => (scales[i] === 1 ? t : mul(t, scales[i]!));
+    const w = concat(
+      prefixes.map((p, i) => scaled(this.w(`${p}.weight`, [outFeatures[i]!, inFeatures]), i)),
+      0,
+    );
+    let y = matmul(x, transpose(w, [1, 0]));
+    if (bias)
+      y = add(
+        y,
+        concat(
+          prefixes.map((p, i) => scaled(this.w(`${p}.bias`, [outFeatures[i]!]), i)),
+          0,
+        ),
+      );
+    return split(y, -1, outFeatures);
   }
 
   /** HF Linear: x @ W^T (+ b), W stored [out, in]. */
