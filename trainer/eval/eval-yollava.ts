@@ -97,8 +97,7 @@ const ctx: EvalContext = { model, graphs, ids, bucket: CONCEPT_DEFAULTS.lengthBu
 // The toy-world negatives pool (pool split seeds: never a catalogue concept, never held out), indexed
 // with the toy CLIP; cached under .cache/ between runs.
 const poolSize = int("pool-size");
-const poolDir =
-  values["pool-dir"] ?? join(".cache/personalize", `toy-pool-${poolSize}-${clip.fingerprint.config_hash}`);
+const poolDir = values["pool-dir"] ?? join(".cache/personalize", `toy-pool-${poolSize}-${clip.weights}`);
 if (!existsSync(join(poolDir, POOL_INDEX_JSON))) {
   const t0 = performance.now();
   await writeNegativesPool({ out: poolDir, count: poolSize });
@@ -110,7 +109,7 @@ if (!existsSync(join(poolDir, POOL_INDEX_JSON))) {
     dir: poolDir,
   });
 }
-const pool = await NegativesPool.open(poolDir, clip.fingerprint);
+const pool = await NegativesPool.open(poolDir, clip);
 
 const evaluated = CONCEPTS.slice(0, int("concepts"));
 const teacherKind = values.teacher!;

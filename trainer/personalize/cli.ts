@@ -97,7 +97,7 @@ export async function personalizeCli(argv: string[]): Promise<number> {
       let negatives: Parameters<typeof trainConcept>[0]["negatives"];
       if (values.pool) {
         const clip = await ClipImageEncoder.load(need("clip"), runtime);
-        negatives = { pool: await NegativesPool.open(values.pool, clip.fingerprint), clip };
+        negatives = { pool: await NegativesPool.open(values.pool, clip), clip };
       }
       const facts = values.facts
         ? (JSON.parse(await readFile(values.facts, "utf8")) as ConceptQA[])

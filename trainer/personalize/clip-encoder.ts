@@ -2,6 +2,10 @@
 // once per pool with them, and a concept's positives are embedded with the same tower to retrieve hard
 // negatives.
 
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { ModelFingerprint } from "../../shared/concept-artifact";
 import { type CompiledModel, compile, Graph, ortTensor, type Runtime } from "../engine/index";
 import { loadClip } from "../models/loader";
@@ -9,9 +13,24 @@ import type { RgbImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
 import { modelFingerprint } from "./concept-model";
 
+/** sha256 of a snapshot's safetensors files (names sorted): tells two trainings of one config apart. */
+export async function weightsDigest(dir: string): Promise<string> {
+  const hash = createHash("sha256");
+  const files = (await readdir(dir))
+    .filter((f) => f.endsWith(".safetensors") && f !== "golden.safetensors")
+    .sort();
+  for (const f of files) {
+    hash.update(f);
+    for await (const chunk of createReadStream(join(dir, f))) hash.update(chunk as Buffer);
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
 export class ClipImageEncoder {
   private constructor(
     readonly fingerprint: ModelFingerprint,
+    /** Digest of the weights (see weightsDigest). */
+    readonly weights: string,
     readonly dim: number,
     private readonly compiled: CompiledModel,
     private readonly processor: ImageProcessor,
@@ -28,6 +47,7 @@ export class ClipImageEncoder {
     graph.output(model.imageEmbeds(pixels), "image_embeds");
     return new ClipImageEncoder(
       modelFingerprint(dir, repo),
+      await weightsDigest(dir),
       model.config.projectionDim,
       compile(graph),
       loadImageProcessor(dir),

@@ -25,6 +25,8 @@ const SAME_PHOTO_COSINE = 0.999;
 interface PoolIndexJson {
   format: number;
   clip: ModelFingerprint;
+  /** Digest of the CLIP weights the index was built with. */
+  clip_weights?: string;
   dim: number;
   files: string[];
   /** Files that could not be decoded when the index was built. */
@@ -71,7 +73,14 @@ export async function buildNegativesPool(
     data.set(r, offset);
     offset += r.length;
   }
-  const index: PoolIndexJson = { format: POOL_FORMAT, clip: clip.fingerprint, dim: clip.dim, files, skipped };
+  const index: PoolIndexJson = {
+    format: POOL_FORMAT,
+    clip: clip.fingerprint,
+    clip_weights: clip.weights,
+    dim: clip.dim,
+    files,
+    skipped,
+  };
   await writeFile(join(dir, POOL_INDEX_DATA), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   await writeFile(join(dir, POOL_INDEX_JSON), JSON.stringify(index));
   return { dir, images: files.length, skipped, dim: clip.dim, ms: performance.now() - started };
@@ -81,6 +90,8 @@ export class NegativesPool {
   private constructor(
     readonly dir: string,
     readonly clip: ModelFingerprint,
+    /** Absent in indexes written before weights were recorded. */
+    readonly clipWeights: string | undefined,
     readonly dim: number,
     readonly files: readonly string[],
     private readonly embeds: Float32Array,
@@ -90,7 +101,20 @@ export class NegativesPool {
     return this.files.length;
   }
 
-  static async open(dir: string, expectedClip?: ModelFingerprint): Promise<NegativesPool> {
+  /**
+   * Opens a pool; with `expected`, refuses an index built with another CLIP: another config, or (given an
+   * encoder) other weights.
+   */
+  static async open(
+    dir: string,
+    expectedClip?: ModelFingerprint | Pick<ClipImageEncoder, "fingerprint" | "weights">,
+  ): Promise<NegativesPool> {
+    const expected =
+      expectedClip === undefined
+        ? undefined
+        : "fingerprint" in expectedClip
+          ? expectedClip
+          : { fingerprint: expectedClip, weights: undefined };
     let index: PoolIndexJson;
     let raw: Buffer;
     try {
@@ -106,16 +130,20 @@ export class NegativesPool {
       throw new ConceptTrainingError("pool_mismatch", `${dir}: the CLIP index is corrupt; rebuild it`);
     }
     if (
-      expectedClip &&
-      (expectedClip.config_hash !== index.clip.config_hash || expectedClip.repo !== index.clip.repo)
+      expected &&
+      (expected.fingerprint.config_hash !== index.clip.config_hash ||
+        (expected.weights !== undefined &&
+          index.clip_weights !== undefined &&
+          expected.weights !== index.clip_weights))
     ) {
       throw new ConceptTrainingError(
         "pool_mismatch",
-        `${dir} was indexed with ${index.clip.repo}#${index.clip.config_hash}, not ${expectedClip.repo}#${expectedClip.config_hash}`,
+        `${dir} was indexed with CLIP ${index.clip.repo}#${index.clip.config_hash} (weights ${index.clip_weights}), ` +
+          `not ${expected.fingerprint.repo}#${expected.fingerprint.config_hash} (weights ${expected.weights})`,
       );
     }
     const embeds = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-    return new NegativesPool(dir, index.clip, index.dim, index.files, embeds);
+    return new NegativesPool(dir, index.clip, index.clip_weights, index.dim, index.files, embeds);
   }
 
   /** Cosine similarity of every pool image to the (normalized) mean of `queries` ([n * dim], unit rows). */

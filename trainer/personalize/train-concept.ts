@@ -183,7 +183,8 @@ async function poolNegatives(
     };
   }
   const { pool, clip } = source;
-  if (pool.clip.config_hash !== clip.fingerprint.config_hash) {
+  const otherWeights = pool.clipWeights !== undefined && pool.clipWeights !== clip.weights;
+  if (pool.clip.config_hash !== clip.fingerprint.config_hash || otherWeights) {
     throw new ConceptTrainingError("pool_mismatch", "the pool was indexed with another CLIP model");
   }
   const queries = await clip.embed(trainPhotos);

@@ -23,7 +23,7 @@ describe("negatives pool", () => {
   it("builds a persisted index and retrieves the exact cosine top-m", async () => {
     const report = await buildNegativesPool(dir, clip, { batchSize: 5 });
     expect(report).toMatchObject({ images: 12, skipped: ["broken.png"], dim: 16 });
-    const pool = await NegativesPool.open(dir, clip.fingerprint);
+    const pool = await NegativesPool.open(dir, clip);
     const queries = await clip.embed([photo(100), photo(105)]);
     const top = pool.hardNegatives(queries, 4);
     // Brute force over freshly computed embeddings; the pool photo identical to a query is not a negative.
@@ -46,8 +46,16 @@ describe("negatives pool", () => {
   it("refuses an index made with another CLIP", async () => {
     await buildNegativesPool(dir, clip);
     await expect(
-      NegativesPool.open(dir, { ...clip.fingerprint, config_hash: "0000000000000000" }),
+      NegativesPool.open(dir, {
+        fingerprint: { ...clip.fingerprint, config_hash: "0000000000000000" },
+        weights: clip.weights,
+      }),
     ).rejects.toMatchObject({ code: "pool_mismatch" });
+    await expect(
+      NegativesPool.open(dir, { fingerprint: clip.fingerprint, weights: "retrained" }),
+    ).rejects.toMatchObject({
+      code: "pool_mismatch",
+    });
     await expect(NegativesPool.open(mkdtempSync(join(tmpdir(), "yo-empty-")))).rejects.toMatchObject({
       code: "pool_mismatch",
     });
