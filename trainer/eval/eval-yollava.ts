@@ -10,7 +10,7 @@
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
 //   --epochs N --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
-//   --image-prompt-k 3
+//   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
 
@@ -68,7 +68,7 @@ const { values } = parseArgs({
     epochs: { type: "string" },
     batch: { type: "string" },
     threads: { type: "string", default: "2" },
-    "image-prompt-k": { type: "string", default: "3" },
+    "image-prompt-k": { type: "string", default: "2" },
     hard: { type: "string" },
     easy: { type: "string" },
     "positive-share": { type: "string" },
