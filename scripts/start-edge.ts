@@ -137,7 +137,9 @@ async function runAll(): Promise<void> {
   mkdirSync(photosDir, { recursive: true });
   const photos = await toyPhotos("<bo>", { train: 5, heldOut: 2 });
   const file = (name: string) => path.relative(ROOT, path.join(photosDir, name));
-  photos.train.forEach((bytes, i) => writeFileSync(path.join(photosDir, `train-${i}.png`), bytes));
+  photos.train.forEach((bytes, i) => {
+    writeFileSync(path.join(photosDir, `train-${i}.png`), bytes);
+  });
   writeFileSync(path.join(photosDir, "held-out-positive.png"), photos.positives[0]!);
   writeFileSync(path.join(photosDir, "negative.png"), photos.negatives[0]!);
   const form = photos.train.map((_, i) => `-F photos=@${file(`train-${i}.png`)}`).join(" ");

@@ -27,6 +27,27 @@ export const E2E_ADMIN_KEY = "e2e-admin-key-0123456789abcdef012345";
  */
 export const REAL_TRAINER_ADAPTER = path.join(ROOT, "trainer/serve/personalize-trainer.ts");
 export const TOY_MODEL_CONFIG = path.join(ROOT, "trainer/toyworld/models/toy-llava/config.json");
+export const TOY_CLIP_DIR = path.join(ROOT, "trainer/toyworld/models/toy-clip");
+/** Toy-world pool scenes indexed for the real trainer's retrieved negatives. */
+const E2E_POOL_IMAGES = 300;
+
+/** A negatives pool for the real trainer: toy-world pool scenes (never held-out seeds) indexed with toy CLIP. */
+async function buildToyPool(dir: string): Promise<Record<string, string>> {
+  if (!existsSync(path.join(TOY_CLIP_DIR, "config.json"))) return {};
+  const { Runtime } = await import("../../trainer/engine/index");
+  const { ClipImageEncoder } = await import("../../trainer/personalize/clip-encoder");
+  const { buildNegativesPool } = await import("../../trainer/personalize/negatives-pool");
+  const { writeNegativesPool } = await import("../../trainer/toyworld/pool");
+  const poolDir = path.join(dir, "pool");
+  await writeNegativesPool({ out: poolDir, count: E2E_POOL_IMAGES, size: 64 });
+  const runtime = new Runtime({ intraOpNumThreads: 2 });
+  try {
+    await buildNegativesPool(poolDir, await ClipImageEncoder.load(TOY_CLIP_DIR, runtime));
+  } finally {
+    await runtime.release();
+  }
+  return { YO_NEGATIVES_POOL: poolDir, YO_CLIP_DIR: TOY_CLIP_DIR };
+}
 export const STAND_IN_TRAINER = path.join(import.meta.dirname, "stand-in-trainer.ts");
 
 export interface SystemUnderTest {
@@ -48,7 +69,7 @@ export async function startSystem(trainerEnv: Record<string, string> = {}): Prom
   const usesRealTrainer =
     existsSync(REAL_TRAINER_ADAPTER) && existsSync(TOY_MODEL_CONFIG) && process.env.YO_E2E_STAND_IN !== "1";
   const env = {
-    ...(usesRealTrainer ? {} : { YO_CONCEPT_TRAINER_MODULE: STAND_IN_TRAINER }),
+    ...(usesRealTrainer ? await buildToyPool(dir) : { YO_CONCEPT_TRAINER_MODULE: STAND_IN_TRAINER }),
     YO_THREADS: "1",
     ...trainerEnv,
   };

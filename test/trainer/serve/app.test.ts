@@ -34,10 +34,14 @@ describe("HMAC", () => {
     expect(unsigned.status).toBe(401);
 
     const wrong = await signRequest("another-secret-0123456789", "POST", "/v1/infer", body);
-    expect((await t.app.request("/v1/infer", { method: "POST", body, headers: { ...wrong } })).status).toBe(401);
+    expect((await t.app.request("/v1/infer", { method: "POST", body, headers: { ...wrong } })).status).toBe(
+      401,
+    );
 
     const signed = await signRequest(SECRET, "POST", "/v1/infer", body);
-    expect((await t.app.request("/v1/infer", { method: "POST", body, headers: { ...signed } })).status).toBe(200);
+    expect((await t.app.request("/v1/infer", { method: "POST", body, headers: { ...signed } })).status).toBe(
+      200,
+    );
     const replay = await t.app.request("/v1/infer", { method: "POST", body, headers: { ...signed } });
     expect(replay.status).toBe(401);
     expect(await replay.json()).toMatchObject({ error: "hmac_replay" });
@@ -47,7 +51,11 @@ describe("HMAC", () => {
     expect(await old.json()).toMatchObject({ error: "hmac_clock_skew" });
 
     const tampered = await signRequest(SECRET, "POST", "/v1/infer", body);
-    const changed = await t.app.request("/v1/infer", { method: "POST", body: `${body} `, headers: { ...tampered } });
+    const changed = await t.app.request("/v1/infer", {
+      method: "POST",
+      body: `${body} `,
+      headers: { ...tampered },
+    });
     expect(changed.status).toBe(401);
   });
 });
@@ -125,15 +133,13 @@ describe("inference", () => {
     expect(streamed.headers.get("content-type")).toContain("text/event-stream");
     const events = sseData(await streamed.text());
     expect(events.at(-1)).toBe("[DONE]");
-    const chunks = events
-      .slice(0, -1)
-      .map(
-        (e) =>
-          JSON.parse(e) as {
-            object: string;
-            choices: { delta: { content?: string }; finish_reason: string | null }[];
-          },
-      );
+    const chunks = events.slice(0, -1).map(
+      (e) =>
+        JSON.parse(e) as {
+          object: string;
+          choices: { delta: { content?: string }; finish_reason: string | null }[];
+        },
+    );
     expect(chunks.every((c) => c.object === "chat.completion.chunk")).toBe(true);
     expect(chunks.map((c) => c.choices[0]!.delta.content ?? "").join("")).toBe(
       completion.choices[0]!.message.content,
