@@ -4,6 +4,7 @@
  * valibot schema -> domain (model, caches, job runner) -> response.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import * as v from "valibot";
 import { PromptPlanSchema } from "../../shared/prompt-plan";
@@ -13,7 +14,7 @@ import { ServeError } from "./errors";
 import { requireEdgeSignature, type ServeVariables } from "./hmac-auth";
 import { isSafeJobId } from "./job-journal";
 import { JOB_STATES } from "./job-runner";
-import { MAX_INFERENCE_IN_FLIGHT, RETRY_AFTER_SECONDS } from "./limits";
+import { MAX_INFERENCE_IN_FLIGHT, MAX_NODE_BODY_BYTES, RETRY_AFTER_SECONDS } from "./limits";
 import type { GaugeSample } from "./metrics";
 import type { TrainerNode } from "./trainer-node";
 
@@ -139,6 +140,14 @@ export function createServeApp(node: TrainerNode) {
     }),
   );
 
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_NODE_BODY_BYTES,
+      onError: (c) =>
+        c.json({ error: "payload_too_large", message: `the limit is ${MAX_NODE_BODY_BYTES} bytes` }, 413),
+    }),
+  );
   app.use("/v1/*", signed);
 
   app.post("/v1/train", (c) => {

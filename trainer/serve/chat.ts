@@ -57,7 +57,8 @@ export async function runChat(
     {
       prompt: prompt.embeds,
       ...(prompt.prefix ? { prefix: { length: prompt.prefix.length, key: prompt.prefix.key } } : {}),
-      maxNewTokens: o.max_tokens,
+      // The position table ends at max_position_embeddings: the answer stops there at the latest.
+      maxNewTokens: Math.min(o.max_tokens, model.textConfig.maxPositionEmbeddings - prompt.ids.length),
       sampling: { temperature: o.temperature, topK: o.top_k, topP: o.top_p, seed: 0 },
       stopTokenIds: tok.eosId === undefined ? [] : [tok.eosId],
       stopStrings: o.stop,

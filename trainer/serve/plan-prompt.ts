@@ -99,6 +99,13 @@ export async function planPrompt(
       imageToken: model.processor?.imageToken ?? "<image>",
       expandImage: (i) => inputs[i]!.prompt,
     });
+    const maxPositions = model.textConfig.maxPositionEmbeddings;
+    if (rendered.ids.length >= maxPositions) {
+      throw new ServeError(
+        "invalid_request",
+        `the prompt is ${rendered.ids.length} tokens; ${model.id} has ${maxPositions} positions`,
+      );
+    }
     const h = model.hiddenSize;
     const splices: Splice[] = [];
     let prefixLength = 0;

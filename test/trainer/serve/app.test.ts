@@ -170,6 +170,20 @@ describe("inference", () => {
     expect((await t.call("POST", "/v1/infer", chatPlan("?", {}, "con_purge"))).status).toBe(200);
   });
 
+  it("stops an answer at the model's last position and refuses a prompt longer than the model", async () => {
+    const long = await t.call("POST", "/v1/infer", chatPlan("?", { max_tokens: 4096 }, "con_long"));
+    expect(long.status).toBe(200);
+    const body = (await long.json()) as {
+      choices: { finish_reason: string }[];
+      usage: { total_tokens: number };
+    };
+    expect(body.choices[0]!.finish_reason).toBe("length");
+    expect(body.usage.total_tokens).toBeLessThanOrEqual(128);
+    const tooLong = await t.call("POST", "/v1/infer", chatPlan("?".repeat(200)));
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ error: "invalid_request" });
+  });
+
   it("answers /v1/train with 422 when no concept trainer is loaded", async () => {
     const res = await t.call("POST", "/v1/train", {
       job_id: "job_x",
