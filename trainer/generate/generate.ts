@@ -4,7 +4,7 @@
 import type { CachedDecoder } from "./decoder";
 import type { EmbeddingTable } from "./embeddings";
 import type { KvCache } from "./kv-cache";
-import type { PrefixCache } from "./prefix-cache";
+import type { PrefixCache, PrefixEntry } from "./prefix-cache";
 import { type SamplingOptions, SeededRandom, sampleToken } from "./sampling";
 import { StopStringMatcher } from "./stop-strings";
 
@@ -57,6 +57,29 @@ export interface GenerationContext {
   prefixCache?: PrefixCache;
 }
 
+/**
+ * The keys/values of a shared prefix ([n * hidden] embeddings) and the logits after it: from the prefix
+ * cache under `key` when present, else computed and stored there. A miss and a hit hand out the same
+ * entry, so callers run identical arithmetic either way.
+ */
+export async function prefixState(
+  context: Pick<GenerationContext, "decoder" | "prefixCache">,
+  prefix: Float32Array,
+  key: string,
+): Promise<{ entry: PrefixEntry; hit: boolean }> {
+  const { decoder, prefixCache } = context;
+  const length = prefix.length / decoder.config.hiddenSize;
+  if (!Number.isInteger(length) || length === 0)
+    throw new Error(`prefix of ${prefix.length} values is not whole rows`);
+  const cached = prefixCache?.get(decoder.modelId, key);
+  if (cached && cached.cache.length === length) return { entry: cached, hit: true };
+  const cache = decoder.newCache(1, length);
+  const lastLogits = await decoder.step(cache, { embeds: prefix, seq: length, logitsAt: [length - 1] });
+  const entry = { cache, lastLogits };
+  prefixCache?.set(decoder.modelId, key, entry);
+  return { entry, hit: false };
+}
+
 /** Prefills `prompt` (reusing or storing a cached prefix) and returns the cache and the next logits. */
 export async function prefill(
   context: GenerationContext,
@@ -64,7 +87,7 @@ export async function prefill(
   prefix: GenerateRequest["prefix"],
   extraCapacity: number,
 ): Promise<{ cache: KvCache; logits: Float32Array; cachedPositions: number }> {
-  const { decoder, prefixCache } = context;
+  const { decoder } = context;
   const h = decoder.config.hiddenSize;
   const total = prompt.length / h;
   if (!Number.isInteger(total) || total === 0)
@@ -76,20 +99,10 @@ export async function prefill(
   if (prefix && prefix.length > 0) {
     if (prefix.length > total)
       throw new RangeError(`prefix of ${prefix.length} rows in a ${total}-row prompt`);
-    const hit = prefixCache?.get(decoder.modelId, prefix.key);
-    if (hit && hit.cache.length === prefix.length) {
-      cache = hit.cache.broadcast(1, total - prefix.length + extraCapacity);
-      logits = hit.lastLogits;
-      cachedPositions = prefix.length;
-    } else {
-      cache = decoder.newCache(1, total + extraCapacity);
-      logits = await decoder.step(cache, {
-        embeds: prompt.subarray(0, prefix.length * h),
-        seq: prefix.length,
-        logitsAt: [prefix.length - 1],
-      });
-      prefixCache?.set(decoder.modelId, prefix.key, { cache: cache.copyRow(0), lastLogits: logits });
-    }
+    const { entry, hit } = await prefixState(context, prompt.subarray(0, prefix.length * h), prefix.key);
+    cache = entry.cache.broadcast(1, total - prefix.length + extraCapacity);
+    logits = entry.lastLogits;
+    cachedPositions = hit ? prefix.length : 0;
     done = prefix.length;
   } else {
     cache = decoder.newCache(1, total + extraCapacity);

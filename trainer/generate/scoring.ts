@@ -4,6 +4,8 @@
 
 import type { CachedDecoder } from "./decoder";
 import type { EmbeddingTable } from "./embeddings";
+import { prefixState } from "./generate";
+import type { PrefixCache } from "./prefix-cache";
 import { logSoftmax } from "./sampling";
 
 export interface NextTokenScores {
@@ -52,15 +54,26 @@ export async function scoreNextToken(
   return (await scoreNextTokenBatch(decoder, [prompt], candidates))[0]!;
 }
 
+/** A prefix shared by every row of a batch (system prompt + concept rows), optionally from a cache. */
+export interface SharedPrefix {
+  /** [n * hidden] */
+  embeds: Float32Array;
+  key: string;
+  prefixCache?: PrefixCache;
+}
+
 /**
  * Next-token scores after each of several prompts of different lengths, in one pass: rows are left-padded
  * to the longest, padding is masked out of attention and each row's positions start at 0 at its first
- * real token, so every row scores as it would alone.
+ * real token, so every row scores as it would alone. With `prefix`, every row is prefix + prompt: the
+ * prefix is prefilled once (or taken from the prefix cache) and broadcast to the rows; the padding then
+ * sits between prefix and prompt, masked, and positions continue after the prefix.
  */
 export async function scoreNextTokenBatch(
   decoder: CachedDecoder,
   prompts: readonly Float32Array[],
   candidates: readonly number[],
+  prefix?: SharedPrefix,
 ): Promise<NextTokenScores[]> {
   const { hiddenSize: h, vocabSize: v } = decoder.config;
   checkCandidates(candidates, v);
@@ -77,7 +90,11 @@ export async function scoreNextTokenBatch(
     embeds.set(p, (b * seq + pad) * h);
     real.fill(1, b * seq + pad, (b + 1) * seq);
   });
-  const cache = decoder.newCache(batch, seq);
+  const cache = prefix
+    ? (
+        await prefixState({ decoder, prefixCache: prefix.prefixCache }, prefix.embeds, prefix.key)
+      ).entry.cache.broadcast(batch, seq)
+    : decoder.newCache(batch, seq);
   const logits = await decoder.step(cache, {
     embeds,
     seq,

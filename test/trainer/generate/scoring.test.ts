@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArrayEmbeddingTable } from "../../../trainer/generate/embeddings";
+import { PrefixCache } from "../../../trainer/generate/prefix-cache";
 import { logSoftmax } from "../../../trainer/generate/sampling";
 import { scoreNextToken, scoreNextTokenBatch, scoreSequences } from "../../../trainer/generate/scoring";
 import { embedIds, loadTinyLlama, maxAbsDiff, type TinyLlama } from "./fixture";
@@ -54,6 +55,25 @@ describe("candidate scoring", () => {
     }
     // The rows really differ (padding did not make them all look alike).
     expect(Math.abs(batch[0]!.probs[0]! - batch[1]!.probs[0]!)).toBeGreaterThan(1e-3);
+  });
+
+  it("a batch over a shared (cached) prefix scores each row as prefix + prompt alone", async () => {
+    const shared = [1, 90, 3, 3];
+    const suffixes = [
+      [61, 12, 7],
+      [44, 8, 63, 29, 11, 70, 33],
+      [5, 17, 42, 8, 2],
+    ];
+    const prefixCache = new PrefixCache(1 << 20);
+    const prefix = { embeds: prompt(shared), key: "system+<bo>@v1", prefixCache };
+    const miss = await scoreNextTokenBatch(tiny.decoder, suffixes.map(prompt), [YES, NO], prefix);
+    const hit = await scoreNextTokenBatch(tiny.decoder, suffixes.map(prompt), [YES, NO], prefix);
+    expect(prefixCache.stats).toMatchObject({ hits: 1, misses: 1 });
+    expect(hit).toEqual(miss);
+    for (const [b, suffix] of suffixes.entries()) {
+      const reference = await referenceNext([...shared, ...suffix]);
+      expect(maxAbsDiff(miss[b]!.logProbs, [reference[YES]!, reference[NO]!])).toBeLessThan(1e-5);
+    }
   });
 
   it("multi-token candidates are scored by the sum of their tokens' log-probabilities", async () => {
