@@ -1,0 +1,95 @@
+// `npm run toy:train`: reproduces the toy base models from scratch on this machine's CPU cores and writes
+// them to trainer/toyworld/models/{toy-clip,toy-llava}/ with their loss curves (JSON lines on stdout,
+// loss-curves.json and loss-curves.png next to the models).
+//
+//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|refine] [--out DIR] [--threads 2]
+
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Runtime } from "../../engine/index";
+import { loadTokenizer } from "../../text/tokenizer";
+import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { trainClip } from "./clip-recipe";
+import { trainLlava } from "./llava-recipe";
+import { type CurveSet, drawLossCurves } from "./loss-plot";
+import { TRAINING_PLAN } from "./plan";
+import { writeReferenceOutputs } from "./reference-outputs";
+import { TrainingScenes } from "./scenes";
+import { buildToyTokenizer } from "./tokenizer";
+
+export const MODELS_DIR = "trainer/toyworld/models";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      stage: { type: "string", default: "all" },
+      out: { type: "string", default: MODELS_DIR },
+      threads: { type: "string", default: "2" },
+    },
+  });
+  const stage = values.stage!;
+  const out = values.out!;
+  const started = Date.now();
+  const runtime = new Runtime({ executionProvider: "cpu", intraOpNumThreads: Number(values.threads) });
+  const tokenizer = buildToyTokenizer();
+  const tokDir = join(out, "tokenizer");
+  await mkdir(tokDir, { recursive: true });
+  await writeFile(join(tokDir, "tokenizer.json"), JSON.stringify(tokenizer.tokenizerJson));
+  await writeFile(join(tokDir, "tokenizer_config.json"), JSON.stringify(tokenizer.tokenizerConfig));
+  const tok = loadTokenizer(tokDir);
+  const plan = TRAINING_PLAN;
+  let t = Date.now();
+  const scenes = new TrainingScenes(plan.scenes, 64);
+  console.log(JSON.stringify({ train: "render", scenes: plan.scenes, seconds: (Date.now() - t) / 1000 }));
+  const curvesFile = join(out, "loss-curves.json");
+  let curves: CurveSet = {};
+  try {
+    curves = JSON.parse(await readFile(curvesFile, "utf8")) as CurveSet;
+  } catch {}
+  if (stage === "all" || stage === "clip") {
+    t = Date.now();
+    const clip = await trainClip({ runtime, tok, scenes, ...plan.clip, seed: 1 });
+    const shapes = new Map([...clip.values].map(([n, d]) => [n, { shape: clip.shapes.get(n)!, data: d }]));
+    await writeSnapshot({ dir: join(out, "toy-clip"), config: clip.config, weights: shapes, tokenizer });
+    curves.clip = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
+  }
+  if (stage === "all" || stage === "llava") {
+    const stages = await trainLlava({
+      runtime,
+      tok,
+      tokenizer,
+      scenes,
+      plan,
+      out,
+      clipDir: join(out, "toy-clip"),
+    });
+    Object.assign(curves, stages);
+  }
+  if (stage === "all" || stage === "refine") {
+    t = Date.now();
+    const initial = await readSnapshotWeights(join(out, "toy-clip"));
+    for (const [name, data] of await readSnapshotWeights(join(out, "toy-llava"))) {
+      if (name.startsWith("vision_tower."))
+        initial.set(name.replace(/^vision_tower\./, "vision_model."), data);
+    }
+    const clip = await trainClip({
+      runtime,
+      tok,
+      scenes,
+      ...plan.clipRefine,
+      seed: 4,
+      initial,
+      stage: "clip_refine",
+    });
+    const shapes = new Map([...clip.values].map(([n, d]) => [n, { shape: clip.shapes.get(n)!, data: d }]));
+    await writeSnapshot({ dir: join(out, "toy-clip"), config: clip.config, weights: shapes, tokenizer });
+    curves.clip_refine = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
+  }
+  await writeFile(curvesFile, `${JSON.stringify(curves)}\n`);
+  await drawLossCurves(curves, join(out, "loss-curves.png"));
+  if (stage !== "clip") await writeReferenceOutputs(out, runtime);
+  console.log(JSON.stringify({ train: "done", stage, seconds: (Date.now() - started) / 1000 }));
+}
+
+await main();

@@ -1,0 +1,149 @@
+// Tiny CLIP (HF CLIPModel): both towers from scratch, trained contrastively on (image, caption) pairs of
+// training scenes. Its vision tower is reused as the LLaVA image encoder, as LLaVA reuses CLIP ViT-L.
+
+import { compile, Graph, gradients, ortTensor, type Runtime } from "../../engine/index";
+import { ClipModel, clipConfigFromHf } from "../../models/clip";
+import type { HfJson } from "../../models/hf-config";
+import type { TextTokenizer } from "../../text/tokenizer";
+import { Random } from "../random";
+import { captionRecord } from "../records";
+import { causalBias, pixelValues } from "./batching";
+import { optimize, type Schedule, type TrainResult } from "./optimize";
+import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
+import type { TrainingScenes } from "./scenes";
+import { TOKEN_IDS } from "./tokenizer";
+
+export const CLIP_TEXT_LENGTH = 48;
+
+export function toyClipConfig(vocabSize: number): HfJson {
+  return {
+    architectures: ["CLIPModel"],
+    model_type: "clip",
+    projection_dim: 128,
+    logit_scale_init_value: Math.log(1 / 0.07),
+    text_config: {
+      model_type: "clip_text_model",
+      vocab_size: vocabSize,
+      hidden_size: 128,
+      intermediate_size: 512,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      max_position_embeddings: CLIP_TEXT_LENGTH,
+      hidden_act: "quick_gelu",
+      layer_norm_eps: 1e-5,
+      bos_token_id: TOKEN_IDS.bos,
+      eos_token_id: TOKEN_IDS.eos,
+      pad_token_id: TOKEN_IDS.pad,
+      projection_dim: 128,
+    },
+    vision_config: {
+      model_type: "clip_vision_model",
+      hidden_size: 128,
+      intermediate_size: 512,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      image_size: 64,
+      patch_size: 8,
+      num_channels: 3,
+      hidden_act: "quick_gelu",
+      layer_norm_eps: 1e-5,
+      projection_dim: 128,
+    },
+    torch_dtype: "float32",
+  };
+}
+
+/** "<s> caption </s> <pad>..." cut to `length` (the eos kept last), and the eos position for pooling. */
+export function captionIds(tok: TextTokenizer, text: string, length: number): { ids: number[]; eos: number } {
+  const body = tok.encode(text, { addSpecialTokens: false }).slice(0, length - 2);
+  const ids = [TOKEN_IDS.bos, ...body, TOKEN_IDS.eos];
+  const eos = ids.length - 1;
+  while (ids.length < length) ids.push(TOKEN_IDS.pad);
+  return { ids, eos };
+}
+
+/** The contrastive training graph: loss and the gradient of every weight. */
+export function clipTrainingGraph(config: HfJson): { graph: Graph; binding: ParameterBinding } {
+  const graph = new Graph("toy-clip-train");
+  const binding = new ParameterBinding(graph);
+  const model = new ClipModel(graph, clipConfigFromHf(config), binding);
+  const pixels = graph.input("pixel_values", "float32", ["batch", 3, 64, 64]);
+  const ids = graph.input("input_ids", "int64", ["batch", CLIP_TEXT_LENGTH]);
+  const bias = graph.input("attention_bias", "float32", ["batch", 1, CLIP_TEXT_LENGTH, CLIP_TEXT_LENGTH]);
+  const pool = graph.input("pool_positions", "int64", ["batch"]);
+  const { loss } = model.contrastiveLoss(model.imageEmbeds(pixels), model.textEmbeds(ids, bias, pool));
+  gradients(graph, loss, [...binding.tensors.values()]);
+  return { graph, binding };
+}
+
+export async function trainClip(options: {
+  runtime: Runtime;
+  tok: TextTokenizer;
+  scenes: TrainingScenes;
+  schedule: Schedule;
+  batchSize: number;
+  seed: number;
+  /** Start from these weights (by CLIPModel name) instead of a fresh initialisation. */
+  initial?: ReadonlyMap<string, Float32Array>;
+  stage?: string;
+}): Promise<{
+  values: ParameterValues;
+  shapes: ReadonlyMap<string, readonly number[]>;
+  config: HfJson;
+  result: TrainResult;
+}> {
+  const { runtime, tok, scenes, schedule, batchSize } = options;
+  const config = toyClipConfig(tok.size);
+  const { graph, binding } = clipTrainingGraph(config);
+  const values = initParameters(binding, options.seed, 4, options.initial);
+  const names = [...binding.shapes.keys()];
+  // Captions are drawn fresh per use (the generator varies wording by seed only, so a scene keeps its
+  // caption; the batch composition varies instead).
+  const captions = scenes.seeds.map((seed) => captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH));
+  const order = new Random(options.seed, "clip:order");
+  let perm = order.shuffle([...Array(scenes.count).keys()]);
+  let cursor = 0;
+  const result = await optimize({
+    stage: options.stage ?? "clip",
+    runtime,
+    model: compile(graph),
+    binding,
+    values,
+    trainable: names,
+    schedule,
+    batch: () => {
+      if (cursor + batchSize > perm.length) {
+        perm = order.shuffle(perm);
+        cursor = 0;
+      }
+      const picked = perm.slice(cursor, cursor + batchSize);
+      cursor += batchSize;
+      const ids = new BigInt64Array(batchSize * CLIP_TEXT_LENGTH);
+      const pool = new BigInt64Array(batchSize);
+      picked.forEach((k, b) => {
+        const c = captions[k]!;
+        c.ids.forEach((id, t) => {
+          ids[b * CLIP_TEXT_LENGTH + t] = BigInt(id);
+        });
+        pool[b] = BigInt(b * CLIP_TEXT_LENGTH + c.eos);
+      });
+      return {
+        pixel_values: ortTensor("float32", pixelValues(picked.map((k) => scenes.images[k]!)), [
+          batchSize,
+          3,
+          64,
+          64,
+        ]),
+        input_ids: ortTensor("int64", ids, [batchSize, CLIP_TEXT_LENGTH]),
+        attention_bias: ortTensor("float32", causalBias(batchSize, CLIP_TEXT_LENGTH), [
+          batchSize,
+          1,
+          CLIP_TEXT_LENGTH,
+          CLIP_TEXT_LENGTH,
+        ]),
+        pool_positions: ortTensor("int64", pool, [batchSize]),
+      };
+    },
+  });
+  return { values, shapes: binding.shapes, config, result };
+}

@@ -1,0 +1,121 @@
+// `npm run toy:eval`: the committed toy models on held-out scenes (test split), as JSON lines.
+//   {"eval":"toy_vqa","attribute":"colour","accuracy":...,"n":...} per attribute, then "overall"
+//   {"eval":"toy_recognition","accuracy":...,"n":...}   yes/no "Is there a red striped star ...?"
+//   {"eval":"toy_retrieval","top1":...,"n":...,"gallery":...}  caption -> image among `gallery` images
+//
+//   npx tsx trainer/toyworld/train/eval.ts [--vqa 600] [--retrieval 500] [--gallery 100] [--models DIR]
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Runtime } from "../../engine/index";
+import { renderRecipe } from "../batches";
+import { scoreAnswer, VQA_KINDS } from "../language/answers";
+import { captionRecord, vqaItems } from "../records";
+import { splitSeeds } from "../splits";
+import { recognitionItem } from "./recognition-data";
+import { TOY_MODELS_DIR, ToyClip, ToyLlava } from "./toy-models";
+
+const BATCH = 32;
+
+export async function evalVqa(llava: ToyLlava, count: number): Promise<void> {
+  const items = vqaItems("test", 0, count);
+  const right = new Map<string, number>();
+  const seen = new Map<string, number>();
+  for (let i = 0; i < items.length; i += BATCH) {
+    const batch = items.slice(i, i + BATCH);
+    const answers = await llava.answer(
+      batch.map((it) => ({ image: renderRecipe(it.recipe, { size: 64 }), question: it.prompt })),
+    );
+    batch.forEach((it, k) => {
+      seen.set(it.kind, (seen.get(it.kind) ?? 0) + 1);
+      if (scoreAnswer(answers[k]!, it.answer, it.kind)) right.set(it.kind, (right.get(it.kind) ?? 0) + 1);
+    });
+  }
+  let total = 0;
+  let correct = 0;
+  for (const kind of VQA_KINDS) {
+    const n = seen.get(kind) ?? 0;
+    if (n === 0) continue;
+    const r = right.get(kind) ?? 0;
+    total += n;
+    correct += r;
+    console.log(JSON.stringify({ eval: "toy_vqa", attribute: kind, accuracy: round(r / n), n }));
+  }
+  console.log(
+    JSON.stringify({ eval: "toy_vqa", attribute: "overall", accuracy: round(correct / total), n: total }),
+  );
+}
+
+export async function evalRecognition(llava: ToyLlava, count: number): Promise<void> {
+  const seeds = splitSeeds("test", 0, count);
+  let correct = 0;
+  let yes = 0;
+  for (let i = 0; i < seeds.length; i += BATCH) {
+    const items = seeds.slice(i, i + BATCH).map(recognitionItem);
+    const answers = await llava.answer(
+      items.map((it) => ({ image: renderRecipe(it.recipe, { size: 64 }), question: it.question })),
+      2,
+    );
+    items.forEach((it, k) => {
+      const said = answers[k]!.trim().toLowerCase().startsWith("yes") ? "Yes" : "No";
+      if (said === it.answer) correct += 1;
+      if (it.answer === "Yes") yes += 1;
+    });
+  }
+  console.log(
+    JSON.stringify({
+      eval: "toy_recognition",
+      accuracy: round(correct / count),
+      n: count,
+      yes_share: round(yes / count),
+    }),
+  );
+}
+
+export async function evalRetrieval(clip: ToyClip, count: number, gallery: number): Promise<void> {
+  const seeds = splitSeeds("test", 0, count);
+  let hits = 0;
+  for (let g = 0; g + gallery <= seeds.length; g += gallery) {
+    const group = seeds.slice(g, g + gallery);
+    const images = await clip.embedImages(group.map((seed) => renderRecipe({ seed }, { size: 64 })));
+    const texts = await clip.embedTexts(group.map((seed) => captionRecord(seed).caption));
+    texts.forEach((t, i) => {
+      let best = 0;
+      let bestScore = -Infinity;
+      images.forEach((im, j) => {
+        let s = 0;
+        for (let k = 0; k < t.length; k++) s += t[k]! * im[k]!;
+        if (s > bestScore) {
+          bestScore = s;
+          best = j;
+        }
+      });
+      if (best === i) hits += 1;
+    });
+  }
+  const n = Math.floor(count / gallery) * gallery;
+  console.log(JSON.stringify({ eval: "toy_retrieval", top1: round(hits / n), n, gallery }));
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      vqa: { type: "string", default: "600" },
+      recognition: { type: "string", default: "300" },
+      retrieval: { type: "string", default: "500" },
+      gallery: { type: "string", default: "100" },
+      models: { type: "string", default: TOY_MODELS_DIR },
+    },
+  });
+  const runtime = new Runtime({ executionProvider: "cpu", intraOpNumThreads: 2 });
+  const dir = values.models!;
+  const clip = await ToyClip.load(join(dir, "toy-clip"), runtime);
+  await evalRetrieval(clip, Number(values.retrieval), Number(values.gallery));
+  const llava = await ToyLlava.load(join(dir, "toy-llava"), runtime);
+  await evalVqa(llava, Number(values.vqa));
+  await evalRecognition(llava, Number(values.recognition));
+}
+
+if (process.argv[1]?.endsWith("eval.ts")) await main();

@@ -1,0 +1,178 @@
+// Token rows for the LLaVA stages, in the chat template's layout:
+//   <s> USER: <image>x65 question ASSISTANT: answer </s> USER: ... ASSISTANT: ... </s>
+// Only assistant tokens (and their </s>) are targets. Rows are drawn from a deterministic stream and
+// grouped into a few bucket lengths so that every batch has one of a handful of shapes.
+
+import type { TextTokenizer } from "../../text/tokenizer";
+import { Random } from "../random";
+import { captionRecord, IMAGE_TOKEN, instructionRecord, VQA_CYCLE, vqaItem } from "../records";
+import { recognitionItem } from "./recognition-data";
+import { TOKEN_IDS } from "./tokenizer";
+
+export interface ChatTurn {
+  user: string;
+  assistant: string;
+}
+
+export interface TrainingRow {
+  ids: number[];
+  /** Whether ids[t] is predicted (assistant text and its </s>). */
+  isTarget: boolean[];
+  /** Index of the row's image in the rendered training scenes, when it has one. */
+  scene?: number;
+}
+
+export type RowKind = "vqa" | "recognition" | "instruction" | "caption" | "text";
+
+/** Share of each kind of row in a stage's stream. */
+export type RowMix = Partial<Record<RowKind, number>>;
+
+export const ALIGN_MIX: RowMix = { caption: 1 };
+/**
+ * Instruction stage: short answers (attribute VQA, yes/no recognition) dominate because they are what the
+ * demo and concept learning ask; conversations, descriptions and text-only turns keep it a chat model.
+ */
+export const INSTRUCT_MIX: RowMix = {
+  vqa: 0.38,
+  recognition: 0.22,
+  instruction: 0.25,
+  caption: 0.08,
+  text: 0.07,
+};
+
+export class RowEncoder {
+  private readonly cache = new Map<string, number[]>();
+
+  constructor(
+    private readonly tok: TextTokenizer,
+    readonly tokensPerImage: number,
+  ) {}
+
+  private encode(text: string): number[] {
+    let ids = this.cache.get(text);
+    if (!ids) {
+      ids = this.tok.encode(text, { addSpecialTokens: false });
+      if (this.cache.size < 50_000) this.cache.set(text, ids);
+    }
+    return ids;
+  }
+
+  /** The row for `turns`; the first user text may start with "<image>\n" (then `scene` must be given). */
+  row(turns: readonly ChatTurn[], scene?: number): TrainingRow {
+    const ids: number[] = [TOKEN_IDS.bos];
+    const isTarget: boolean[] = [false];
+    const push = (part: readonly number[], target: boolean) => {
+      for (const id of part) {
+        ids.push(id);
+        isTarget.push(target);
+      }
+    };
+    turns.forEach((turn, i) => {
+      push(this.encode("USER:"), false);
+      let user = turn.user;
+      if (i === 0 && user.startsWith(IMAGE_TOKEN)) {
+        if (scene === undefined) throw new Error("an image turn needs a scene");
+        push(new Array<number>(this.tokensPerImage).fill(TOKEN_IDS.image), false);
+        user = user.slice(IMAGE_TOKEN.length);
+      }
+      push(this.encode(user), false);
+      push(this.encode("ASSISTANT:"), false);
+      push([...this.encode(turn.assistant), TOKEN_IDS.eos], true);
+    });
+    return { ids, isTarget, scene };
+  }
+
+  /** The longest prefix of whole turns that fits `maxLength`, or undefined when not even one does. */
+  fitted(turns: readonly ChatTurn[], maxLength: number, scene?: number): TrainingRow | undefined {
+    for (let n = turns.length; n > 0; n--) {
+      const row = this.row(turns.slice(0, n), scene);
+      if (row.ids.length <= maxLength) return row;
+    }
+    return undefined;
+  }
+}
+
+function pairs(conversations: readonly { from: string; value: string }[]): ChatTurn[] {
+  const out: ChatTurn[] = [];
+  for (let i = 0; i + 1 < conversations.length; i += 2) {
+    out.push({ user: conversations[i]!.value, assistant: conversations[i + 1]!.value });
+  }
+  return out;
+}
+
+/** An endless deterministic stream of rows over the training scenes (`seeds[k]` renders scene k). */
+export function* rowStream(options: {
+  encoder: RowEncoder;
+  seeds: readonly number[];
+  mix: RowMix;
+  maxLength: number;
+  seed: number;
+}): Generator<TrainingRow> {
+  const { encoder, seeds, mix, maxLength } = options;
+  const rng = new Random(options.seed, "llava:rows");
+  const kinds = Object.entries(mix) as [RowKind, number][];
+  const total = kinds.reduce((a, [, p]) => a + p, 0);
+  for (;;) {
+    let r = rng.next() * total;
+    let kind = kinds[kinds.length - 1]![0];
+    for (const [k, p] of kinds) {
+      r -= p;
+      if (r < 0) {
+        kind = k;
+        break;
+      }
+    }
+    const k = rng.int(seeds.length);
+    const seed = seeds[k]!;
+    let row: TrainingRow | undefined;
+    if (kind === "vqa") {
+      const item = vqaItem(seed, rng.pick(VQA_CYCLE));
+      row = encoder.fitted(
+        [{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }],
+        maxLength,
+        k,
+      );
+    } else if (kind === "recognition") {
+      const item = recognitionItem(seed);
+      const question = rng.chance(0.5) ? `${item.question} Answer yes or no.` : item.question;
+      row = encoder.fitted([{ user: `${IMAGE_TOKEN}\n${question}`, assistant: item.answer }], maxLength, k);
+    } else if (kind === "instruction") {
+      const record = instructionRecord(seed, rng.pick(["conversation", "detail", "reasoning"] as const));
+      row = encoder.fitted(pairs(record.conversations), maxLength, k);
+    } else if (kind === "caption") {
+      row = encoder.fitted(pairs(captionRecord(seed).conversations), maxLength, k);
+    } else {
+      // Text-only: world facts, drawn by a training seed of their own.
+      row = encoder.fitted(pairs(instructionRecord(seed, "text").conversations), maxLength);
+    }
+    if (row) yield row;
+  }
+}
+
+/** Groups rows by bucket length; a batch is the first bucket to collect `batchSize` rows. */
+export class BucketedBatches {
+  private readonly queues: TrainingRow[][];
+
+  constructor(
+    private readonly rows: Iterator<TrainingRow>,
+    readonly buckets: readonly number[],
+    readonly batchSize: number,
+  ) {
+    this.queues = buckets.map(() => []);
+  }
+
+  next(): { rows: TrainingRow[]; length: number } {
+    for (;;) {
+      const row = this.rows.next().value as TrainingRow;
+      const b = this.buckets.findIndex((len) => len >= row.ids.length);
+      if (b < 0) continue;
+      const queue = this.queues[b]!;
+      queue.push(row);
+      // A batch needs at least one image (pixel_values must not be empty).
+      if (queue.length >= this.batchSize && queue.some((r) => r.scene !== undefined)) {
+        this.queues[b] = [];
+        return { rows: queue.slice(0, this.batchSize), length: this.buckets[b]! };
+      }
+    }
+  }
+}

@@ -1,0 +1,285 @@
+// Tiny LLaVA (HF LlavaForConditionalGeneration): the toy CLIP's vision tower + a 2-layer GELU MLP
+// projector + a tiny Llama, trained from scratch in LLaVA's two stages:
+//   1. alignment on captions: vision tower frozen; projector and LLM trained. LLaVA trains the projector
+//      alone here because its LLM is already pretrained; ours is not, so the LLM learns the world's
+//      language in this stage too (language pretraining and alignment merged, which saves a stage).
+//   2. instruction tuning on the instruction mix (short-answer VQA, yes/no recognition, conversations,
+//      descriptions, text-only): projector + LLM, and the vision tower at half the learning rate
+//      (position and count need patch features the contrastive objective alone does not sharpen).
+
+import { join } from "node:path";
+import {
+  compile,
+  Graph,
+  gradients,
+  maskedTokenCrossEntropy,
+  ortTensor,
+  type Runtime,
+  reshape,
+} from "../../engine/index";
+import type { HfJson } from "../../models/hf-config";
+import { LlavaModel, llavaConfigFromHf } from "../../models/llava";
+import { mergeImageFeatures } from "../../models/multimodal";
+import type { TextTokenizer } from "../../text/tokenizer";
+import { causalBias, pixelValues, positionIds } from "./batching";
+import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import {
+  ALIGN_MIX,
+  BucketedBatches,
+  INSTRUCT_MIX,
+  RowEncoder,
+  type RowMix,
+  rowStream,
+} from "./instruction-data";
+import type { StageCurve } from "./loss-plot";
+import { optimize } from "./optimize";
+import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
+import type { StagePlan, TrainingPlan } from "./plan";
+import type { TrainingScenes } from "./scenes";
+import { TOKEN_IDS, type ToyTokenizerFiles } from "./tokenizer";
+
+// 65 image tokens + a short question and answer fit 96 or 128; conversations are cut at a turn boundary
+// to fit 160 (longer buckets cost more per step than the few long rows are worth).
+export const LLAVA_BUCKETS = [96, 128, 160] as const;
+const MAX_POSITIONS = 256;
+
+export function toyLlavaConfig(vocabSize: number, clipConfig: HfJson): HfJson {
+  const vision = clipConfig.vision_config as HfJson;
+  const tokensPerImage = ((vision.image_size as number) / (vision.patch_size as number)) ** 2 + 1;
+  return {
+    architectures: ["LlavaForConditionalGeneration"],
+    model_type: "llava",
+    image_token_index: TOKEN_IDS.image,
+    image_seq_length: tokensPerImage,
+    projector_hidden_act: "gelu",
+    multimodal_projector_bias: true,
+    // The last layer's states with CLS kept: the tower is small, and the CLS row carries the global
+    // summary the contrastive objective trained (useful for counting).
+    vision_feature_layer: -1,
+    vision_feature_select_strategy: "full",
+    vision_config: vision,
+    text_config: {
+      model_type: "llama",
+      vocab_size: vocabSize,
+      hidden_size: 192,
+      intermediate_size: 512,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 48,
+      hidden_act: "silu",
+      max_position_embeddings: MAX_POSITIONS,
+      rms_norm_eps: 1e-5,
+      rope_parameters: { rope_theta: 10000.0, rope_type: "default" },
+      attention_bias: false,
+      mlp_bias: false,
+      tie_word_embeddings: false,
+      bos_token_id: TOKEN_IDS.bos,
+      eos_token_id: TOKEN_IDS.eos,
+      pad_token_id: TOKEN_IDS.pad,
+    },
+    tie_word_embeddings: false,
+    torch_dtype: "float32",
+  };
+}
+
+/** Canonical (transformers 5 in-memory) name -> the on-disk name save_pretrained writes. */
+export function llavaCheckpointName(canonical: string): string {
+  if (canonical === "lm_head.weight") return "language_model.lm_head.weight";
+  return canonical
+    .replace(/^model\.language_model\./, "language_model.model.")
+    .replace(/^model\.vision_tower\./, "vision_tower.")
+    .replace(/^model\.multi_modal_projector\./, "multi_modal_projector.");
+}
+
+export interface LlavaTrainingGraph {
+  graph: Graph;
+  binding: ParameterBinding;
+  trainable: string[];
+}
+
+/** Forward with images spliced in, masked next-token loss, gradients of the weights `trainable` picks. */
+export function llavaTrainingGraph(config: HfJson, trainable: (name: string) => boolean): LlavaTrainingGraph {
+  const graph = new Graph("toy-llava-train");
+  const binding = new ParameterBinding(graph);
+  const model = new LlavaModel(graph, llavaConfigFromHf(config), binding);
+  const d = model.decoder;
+  const h = d.config.hiddenSize;
+  const ids = graph.input("input_ids", "int64", ["batch", "seq"]);
+  const positions = graph.input("position_ids", "int64", ["batch", "seq"]);
+  const bias = graph.input("attention_bias", "float32", ["batch", 1, "seq", "seq"]);
+  const pixels = graph.input("pixel_values", "float32", ["images", 3, 64, 64]);
+  const imagePositions = graph.input("image_positions", "int64", ["image_tokens"]);
+  const lossPositions = graph.input("loss_positions", "int64", ["targets"]);
+  const targets = graph.input("targets", "int64", ["targets"]);
+  const features = reshape(model.imageFeatures(pixels), [-1, h], { shape: ["image_tokens", h] });
+  const embeds = mergeImageFeatures(d.embed(ids), features, imagePositions);
+  const hidden = d.forward({ inputsEmbeds: embeds, positions, attentionBias: bias });
+  const loss = maskedTokenCrossEntropy(hidden, lossPositions, targets, d.lmHead());
+  const names = [...binding.shapes.keys()].filter(trainable);
+  gradients(
+    graph,
+    loss,
+    names.map((n) => binding.tensors.get(n)!),
+  );
+  return { graph, binding, trainable: names };
+}
+
+const isVision = (name: string) => name.startsWith("model.vision_tower.");
+
+async function runStage(options: {
+  stage: string;
+  runtime: Runtime;
+  config: HfJson;
+  values: ParameterValues | undefined;
+  initial: ReadonlyMap<string, Float32Array>;
+  scenes: TrainingScenes;
+  encoder: RowEncoder;
+  mix: RowMix;
+  plan: StagePlan;
+  trainable: (name: string) => boolean;
+  lrScale?: (name: string) => number;
+  /** Writes the model so far every few hundred steps, so a stopped run still leaves a usable model. */
+  save?: (values: ParameterValues, shapes: ReadonlyMap<string, readonly number[]>) => Promise<void>;
+  seed: number;
+}): Promise<{ values: ParameterValues; shapes: ReadonlyMap<string, readonly number[]>; curve: StageCurve }> {
+  const { runtime, scenes, encoder, plan } = options;
+  const started = Date.now();
+  const built = llavaTrainingGraph(options.config, options.trainable);
+  const values = options.values ?? initParameters(built.binding, options.seed, 4, options.initial);
+  const maxLength = LLAVA_BUCKETS[LLAVA_BUCKETS.length - 1]!;
+  const batches = new BucketedBatches(
+    rowStream({ encoder, seeds: scenes.seeds, mix: options.mix, maxLength, seed: options.seed }),
+    LLAVA_BUCKETS,
+    plan.batchSize,
+  );
+  const result = await optimize({
+    stage: options.stage,
+    runtime,
+    model: compile(built.graph),
+    binding: built.binding,
+    values,
+    trainable: built.trainable,
+    schedule: plan.schedule,
+    lrScale: options.lrScale,
+    checkpoint: options.save ? () => options.save!(values, built.binding.shapes) : undefined,
+    checkpointEvery: 150,
+    batch: () => {
+      const { rows, length: T } = batches.next();
+      const B = rows.length;
+      const ids = new BigInt64Array(B * T).fill(BigInt(TOKEN_IDS.pad));
+      const imagePositions: bigint[] = [];
+      const lossPositions: bigint[] = [];
+      const targets: bigint[] = [];
+      rows.forEach((row, b) => {
+        row.ids.forEach((id, t) => {
+          ids[b * T + t] = BigInt(id);
+          if (id === TOKEN_IDS.image) imagePositions.push(BigInt(b * T + t));
+          if (row.isTarget[t]) {
+            lossPositions.push(BigInt(b * T + t - 1));
+            targets.push(BigInt(id));
+          }
+        });
+      });
+      const images = rows.filter((r) => r.scene !== undefined).map((r) => scenes.images[r.scene!]!);
+      return {
+        input_ids: ortTensor("int64", ids, [B, T]),
+        position_ids: ortTensor("int64", positionIds(B, T), [B, T]),
+        attention_bias: ortTensor("float32", causalBias(B, T), [B, 1, T, T]),
+        pixel_values: ortTensor("float32", pixelValues(images), [images.length, 3, 64, 64]),
+        image_positions: ortTensor("int64", BigInt64Array.from(imagePositions), [imagePositions.length]),
+        loss_positions: ortTensor("int64", BigInt64Array.from(lossPositions), [lossPositions.length]),
+        targets: ortTensor("int64", BigInt64Array.from(targets), [targets.length]),
+      };
+    },
+  });
+  return {
+    values,
+    shapes: built.binding.shapes,
+    curve: { ...result, wallSeconds: (Date.now() - started) / 1000 },
+  };
+}
+
+export async function trainLlava(options: {
+  runtime: Runtime;
+  tok: TextTokenizer;
+  tokenizer: ToyTokenizerFiles;
+  scenes: TrainingScenes;
+  plan: TrainingPlan;
+  out: string;
+  clipDir: string;
+  stages?: readonly ("align" | "instruct")[];
+}): Promise<Record<string, StageCurve>> {
+  const { runtime, tok, scenes, plan } = options;
+  const clipWeights = await readSnapshotWeights(options.clipDir);
+  const clipConfig = JSON.parse(
+    await (await import("node:fs/promises")).readFile(join(options.clipDir, "config.json"), "utf8"),
+  ) as HfJson;
+  const config = toyLlavaConfig(tok.size, clipConfig);
+  // The vision tower starts as the trained CLIP's (LLaVA reuses CLIP's encoder).
+  const initial = new Map<string, Float32Array>();
+  for (const [name, data] of clipWeights) {
+    if (name.startsWith("vision_model."))
+      initial.set(name.replace(/^vision_model\./, "model.vision_tower."), data);
+  }
+  const encoder = new RowEncoder(tok, (config.image_seq_length as number) | 0);
+  const curves: Record<string, StageCurve> = {};
+  const save = async (values: ParameterValues, shapes: ReadonlyMap<string, readonly number[]>) => {
+    const weights = new Map(
+      [...values].map(([name, data]) => [llavaCheckpointName(name), { shape: shapes.get(name)!, data }]),
+    );
+    // CLIP's post_layernorm only acts on the pooled CLS row, which LLaVA never reads; it is kept (as
+    // trained by CLIP) so the tower is complete and transformers has nothing to initialise at random.
+    for (const suffix of ["weight", "bias"]) {
+      const data = clipWeights.get(`vision_model.post_layernorm.${suffix}`)!;
+      weights.set(`vision_tower.post_layernorm.${suffix}`, { shape: [data.length], data });
+    }
+    await writeSnapshot({
+      dir: join(options.out, "toy-llava"),
+      config,
+      weights,
+      tokenizer: options.tokenizer,
+      extra: {
+        "generation_config.json": {
+          bos_token_id: TOKEN_IDS.bos,
+          eos_token_id: TOKEN_IDS.eos,
+          pad_token_id: TOKEN_IDS.pad,
+          max_new_tokens: 64,
+          do_sample: false,
+        },
+      },
+    });
+  };
+  const align = await runStage({
+    stage: "llava_align",
+    runtime,
+    config,
+    values: undefined,
+    initial,
+    scenes,
+    encoder,
+    mix: ALIGN_MIX,
+    plan: plan.align,
+    trainable: (n) => !isVision(n),
+    seed: 2,
+  });
+  curves.llava_align = align.curve;
+  const instruct = await runStage({
+    stage: "llava_instruct",
+    runtime,
+    config,
+    values: align.values,
+    initial,
+    scenes,
+    encoder,
+    mix: INSTRUCT_MIX,
+    plan: plan.instruct,
+    trainable: () => true,
+    lrScale: (n) => (isVision(n) ? 0.5 : 1),
+    save,
+    seed: 3,
+  });
+  curves.llava_instruct = instruct.curve;
+  await save(instruct.values, instruct.shapes);
+  return curves;
+}
