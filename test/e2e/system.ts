@@ -33,7 +33,8 @@ const E2E_POOL_IMAGES = 300;
 
 /** A negatives pool for the real trainer: toy-world pool scenes (never held-out seeds) indexed with toy CLIP. */
 async function buildToyPool(dir: string): Promise<Record<string, string>> {
-  if (!existsSync(path.join(TOY_CLIP_DIR, "config.json"))) return {};
+  const clipDir = process.env.YO_E2E_CLIP_DIR ?? TOY_CLIP_DIR;
+  if (!existsSync(path.join(clipDir, "config.json"))) return {};
   const { Runtime } = await import("../../trainer/engine/index");
   const { ClipImageEncoder } = await import("../../trainer/personalize/clip-encoder");
   const { buildNegativesPool } = await import("../../trainer/personalize/negatives-pool");
@@ -42,11 +43,11 @@ async function buildToyPool(dir: string): Promise<Record<string, string>> {
   await writeNegativesPool({ out: poolDir, count: E2E_POOL_IMAGES, size: 64 });
   const runtime = new Runtime({ intraOpNumThreads: 2 });
   try {
-    await buildNegativesPool(poolDir, await ClipImageEncoder.load(TOY_CLIP_DIR, runtime));
+    await buildNegativesPool(poolDir, await ClipImageEncoder.load(clipDir, runtime));
   } finally {
     await runtime.release();
   }
-  return { YO_NEGATIVES_POOL: poolDir, YO_CLIP_DIR: TOY_CLIP_DIR };
+  return { YO_NEGATIVES_POOL: poolDir, YO_CLIP_DIR: clipDir };
 }
 export const STAND_IN_TRAINER = path.join(import.meta.dirname, "stand-in-trainer.ts");
 
@@ -66,11 +67,16 @@ export async function startSystem(trainerEnv: Record<string, string> = {}): Prom
   const dir = mkdtempSync(path.join(tmpdir(), "yo-e2e-"));
   const persistTo = path.join(dir, "wrangler");
   const [edgePort, trainerPort] = [await freePort(), await freePort()];
+  // YO_E2E_MODEL_DIR: run against another checkpoint with the real trainer (e.g. a toy model in training).
+  const modelDir = process.env.YO_E2E_MODEL_DIR;
   const usesRealTrainer =
-    existsSync(REAL_TRAINER_ADAPTER) && existsSync(TOY_MODEL_CONFIG) && process.env.YO_E2E_STAND_IN !== "1";
+    existsSync(REAL_TRAINER_ADAPTER) &&
+    (modelDir !== undefined || existsSync(TOY_MODEL_CONFIG)) &&
+    process.env.YO_E2E_STAND_IN !== "1";
   const env = {
     ...(usesRealTrainer ? await buildToyPool(dir) : { YO_CONCEPT_TRAINER_MODULE: STAND_IN_TRAINER }),
     YO_THREADS: "1",
+    ...(modelDir ? { YO_MODEL_DIR: modelDir } : {}),
     ...trainerEnv,
   };
   applyMigrations(persistTo, "pipe");
