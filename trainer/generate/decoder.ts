@@ -41,11 +41,11 @@ export type CacheLayout = "append" | "concat";
 
 /**
  * The cached decoder graph. Inputs: `inputs_embeds` [batch, seq, H], `position_ids` [batch, seq],
- * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, d] and
+ * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, 1, d] and
  * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs, in order: `logits` [n, V], then the
- * present keys of layers 0..L-1, then their values: [seq, batch, kv, d] (the new rows only) for "append",
- * [past+seq, batch, kv, d] for "concat". The present outputs keep their node names
- * (`/model/layers.<i>/self_attn/present_key/output_0`, see presentOutputNames): renaming them would add an
+ * present keys of layers 0..L-1, then their values: [seq, batch, kv, 1, d] (the new rows only) for "append",
+ * [past+seq, batch, kv, 1, d] for "concat". The present outputs keep their node names
+ * (e.g. `/model/layers.<i>/self_attn/Split/output_1`, see presentOutputNames): renaming them would add an
  * Identity node per output, 60 of ~1200 nodes in a SmolVLM-256M decode step.
  */
 export function buildCachedDecoderGraph(
@@ -161,7 +161,7 @@ export class CachedDecoder {
     const append = this.cacheLayout === "append";
     if (append) cache.reserve(past + seq);
     const { positions, bias } = cache.admit(seq, input.real);
-    const cacheDims = (n: number) => [n, batch, c.numKvHeads, c.headDim];
+    const cacheDims = (n: number) => [n, batch, c.numKvHeads, 1, c.headDim];
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: ortTensor("float32", input.embeds, [batch, seq, c.hiddenSize]),
       position_ids: ortTensor("int64", positions, [batch, seq]),

@@ -158,9 +158,10 @@ export interface DecoderInputs {
 
 /**
  * Inputs of a decoder pass that continues from cached keys and values. The cache is position-major,
- * [P, B, kvHeads, headDim] per layer (keys after RoPE), so the first P positions of a preallocated buffer
- * are one contiguous prefix: a caller feeds a view of it as the past and lets onnxruntime write the new
- * rows straight after it (no concatenation or copy of the cache outside the graph).
+ * [P, B, kvHeads, 1, headDim] per layer (keys after RoPE; the unit axis is the query-group axis the
+ * attention broadcasts over), so the first P positions of a preallocated buffer are one contiguous
+ * prefix: a caller feeds a view of it as the past and lets onnxruntime write the new rows straight after
+ * it (no concatenation or copy of the cache outside the graph).
  */
 export interface CachedDecoderInputs {
   /** [B, T, H] embeddings of the new positions. */
@@ -169,7 +170,7 @@ export interface CachedDecoderInputs {
   positions: Tensor;
   /** [B, 1, T, P+T] additive bias over past and new keys (left padding, causality). */
   attentionBias: Tensor;
-  /** Per layer [P, B, kvHeads, headDim]; P may be 0. */
+  /** Per layer [P, B, kvHeads, 1, headDim]; P may be 0. */
   pastKeys: Tensor[];
   pastValues: Tensor[];
 }
@@ -178,10 +179,10 @@ export interface CachedDecoderInputs {
 export interface CachedDecoderOutputs {
   /** [B, T, H] after the final norm. */
   hidden: Tensor;
-  /** Per layer [T, B, kvHeads, headDim]: only the new rows, to be appended after the past. */
+  /** Per layer [T, B, kvHeads, 1, headDim]: only the new rows, to be appended after the past. */
   presentKeys: Tensor[];
   presentValues: Tensor[];
-  /** Per layer [P+T, B, kvHeads, headDim]: past and new rows, for callers that keep no buffers. */
+  /** Per layer [P+T, B, kvHeads, 1, headDim]: past and new rows, for callers that keep no buffers. */
   keys: Tensor[];
   values: Tensor[];
 }
@@ -239,7 +240,7 @@ export class LlamaDecoder {
     const g = this.graph;
     const c = this.config;
     const total = typeof past === "number" && typeof seq === "number" ? past + seq : `${past}+${seq}`;
-    const cacheShape = [past, batch, c.numKvHeads, c.headDim];
+    const cacheShape = [past, batch, c.numKvHeads, 1, c.headDim];
     const layers = [...Array(c.numLayers).keys()];
     return {
       inputsEmbeds: g.input("inputs_embeds", this.dtype, [batch, seq, c.hiddenSize]),
@@ -250,51 +251,60 @@ export class LlamaDecoder {
     };
   }
 
-  /** forward() over new positions that attend to cached keys/values as well as to each other. */
+  /**
+   * forward() over new positions that attend to cached keys/values as well as to each other. Same math,
+   * written for a decode step, where ~1000 small nodes cost as much as reading the weights: the residual
+   * stream is position-major [T, B, H] (new keys/values need no transposes), RMSNorm takes the form
+   * onnxruntime fuses, q/k/v and gate/up are one MatMul each, and RoPE is one Gather with a signed sin
+   * table, applied to all heads at once.
+   */
   forwardCached(inputs: CachedDecoderInputs): CachedDecoderOutputs {
     const g = this.graph;
     const c = this.config;
-    const rope = g.scope("model/rotary_emb", () => this.rotaryEmbedding(inputs.positions, true));
-    // [B, T, d] -> [B, T, 1, d] for keys in their [B, T, kv, d] row layout.
-    const ropeRows = g.scope("model/rotary_emb", () => ({
-      cos: unsqueeze(rope.cosRows, [2]),
-      sin: unsqueeze(rope.sinRows, [2]),
-      signedSin: true,
-    }));
+    const rope = g.scope("model/rotary_emb", () => {
+      const tables = this.rotaryEmbedding(transpose(inputs.positions, [1, 0]), true);
+      // [T, B, d] -> [T, B, 1, 1, d]: broadcast over the heads of a [T, B, heads, 1, d] view.
+      return {
+        cos: unsqueeze(tables.cosRows, [2, 3]),
+        sin: unsqueeze(tables.sinRows, [2, 3]),
+        signedSin: true,
+      };
+    });
+    // [B, 1, T, S] -> [B, 1, 1, T, S]: broadcast over key-value heads and query groups.
     const bias = unsqueeze(inputs.attentionBias, [2]);
     const presentKeys: Tensor[] = [];
     const presentValues: Tensor[] = [];
     const keys: Tensor[] = [];
     const values: Tensor[] = [];
-    let h = inputs.inputsEmbeds;
+    let h = transpose(inputs.inputsEmbeds, [1, 0, 2], "to_position_major");
     for (let i = 0; i < c.numLayers; i++) {
-      const cache: LayerCache = { pastKey: inputs.pastKeys[i]!, pastValue: inputs.pastValues[i]!, ropeRows };
-      h = g.scope(`model/layers.${i}`, () => this.decoderLayer(h, i, rope, bias, cache));
+      const cache: LayerCache = { pastKey: inputs.pastKeys[i]!, pastValue: inputs.pastValues[i]! };
+      h = g.scope(`model/layers.${i}`, () => this.cachedLayer(h, i, rope, bias, cache));
       presentKeys.push(cache.presentKey!);
       presentValues.push(cache.presentValue!);
       keys.push(cache.keys!);
       values.push(cache.values!);
     }
-    const hidden = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight", true));
+    const normed = g.scope("model/norm", () => this.rmsNorm(h, "model.norm.weight", true));
+    const hidden = transpose(normed, [1, 0, 2], "to_batch_major");
     return { hidden, presentKeys, presentValues, keys, values };
   }
 
-  private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
+  private decoderLayer(x: Tensor, i: number, rope: Rope, bias: Tensor): Tensor {
     const g = this.graph;
     const p = `model.layers.${i}`;
-    const fusable = cache !== undefined;
-    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`, fusable));
+    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`));
     const h = add(
       x,
-      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias, cache)),
+      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias)),
       "residual_attn",
     );
     const mlpIn = g.scope("post_attention_layernorm", () =>
-      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`, fusable),
+      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`),
     );
     return add(
       h,
-      g.scope("mlp", () => this.mlp(mlpIn, p, fusable)),
+      g.scope("mlp", () => this.mlp(mlpIn, p)),
       "residual_mlp",
     );
   }
@@ -320,7 +330,7 @@ export class LlamaDecoder {
    * key-value head (HF's repeat_kv: head h uses kv head floor(h / groups)) sit on their own axis, and K, V
    * broadcast over it, so they are never copied per query head.
    */
-  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor, cache?: LayerCache): Tensor {
+  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor): Tensor {
     const g = this.graph;
     const c = this.config;
     const [batch, seq] = [x.shape[0]!, x.shape[1]!];
@@ -328,23 +338,9 @@ export class LlamaDecoder {
     const d = c.headDim;
     const project = (name: string, heads: number) =>
       g.scope(name, () => this.linear(x, `${p}.self_attn.${name}`, heads * d, c.attentionBias));
-    // The cached path projects q, k, v in one MatMul, with 1/sqrt(d) folded into the q weights (RoPE is
-    // linear, so scaling before it is the same as scaling the scores).
-    const scale = 1 / Math.sqrt(d);
-    const qkv = cache
-      ? g.scope("qkv_proj", () =>
-          this.fusedLinear(
-            x,
-            ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`),
-            [c.numHeads * d, c.numKvHeads * d, c.numKvHeads * d],
-            c.attentionBias,
-            [scale, 1, 1],
-          ),
-        )
-      : undefined;
     // [B, T, kv*groups*d] -> [B, kv, groups, T, d]
     const q = transpose(
-      reshape(qkv ? qkv[0]! : project("q_proj", c.numHeads), [0, 0, c.numKvHeads, groups, d], {
+      reshape(project("q_proj", c.numHeads), [0, 0, c.numKvHeads, groups, d], {
         shape: [batch, seq, c.numKvHeads, groups, d],
       }),
       [0, 2, 3, 1, 4],
@@ -358,29 +354,11 @@ export class LlamaDecoder {
         ),
         [2],
       );
+    const k = kvHeads(project("k_proj", c.numKvHeads));
+    const v = kvHeads(project("v_proj", c.numKvHeads));
     const qr = g.scope("q_rope", () => applyRope(q, rope));
-    let kT: Tensor; // [B, kv, 1, d, S]
-    let v: Tensor; // [B, kv, 1, S, d]
-    if (cache) {
-      // RoPE on [B, T, kv, d] keys, then position-major [T, B, kv, d] rows appended after the past.
-      const rows = (t: Tensor) =>
-        reshape(t, [0, 0, c.numKvHeads, d], { shape: [batch, seq, c.numKvHeads, d] });
-      const kNew = g.scope("k_rope", () => applyRope(rows(qkv![1]!), cache.ropeRows));
-      cache.presentKey = transpose(kNew, [1, 0, 2, 3], "present_key");
-      cache.presentValue = transpose(rows(qkv![2]!), [1, 0, 2, 3], "present_value");
-      const keys = concat([cache.pastKey, cache.presentKey], 0, "concat_key"); // [P+T, B, kv, d]
-      const values = concat([cache.pastValue, cache.presentValue], 0, "concat_value");
-      cache.keys = keys;
-      cache.values = values;
-      kT = unsqueeze(transpose(keys, [1, 2, 3, 0]), [2]);
-      v = unsqueeze(transpose(values, [1, 2, 0, 3]), [2]);
-    } else {
-      const k = kvHeads(project("k_proj", c.numKvHeads));
-      v = kvHeads(project("v_proj", c.numKvHeads));
-      const kr = g.scope("k_rope", () => applyRope(k, rope));
-      kT = transpose(kr, [0, 1, 2, 4, 3]);
-    }
-    const scores = matmul(cache ? qr : mul(qr, scale, "scale"), kT, "qk");
+    const kr = g.scope("k_rope", () => applyRope(k, rope));
+    const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), transpose(kr, [0, 1, 2, 4, 3]), "qk");
     const probs = softmax(add(scores, bias, "mask"), -1);
     const context = matmul(probs, v, "attn_v"); // [B, kv, groups, T, d]
     const merged = reshape(transpose(context, [0, 3, 1, 2, 4]), [0, 0, c.numHeads * d], {
@@ -390,30 +368,101 @@ export class LlamaDecoder {
   }
 
   /** down(silu(gate(x)) * up(x)) */
-  private mlp(x: Tensor, p: string, fused = false): Tensor {
+  private mlp(x: Tensor, p: string): Tensor {
     const g = this.graph;
     const c = this.config;
-    const [gate, up]: Tensor[] = fused
-      ? g.scope("gate_up_proj", () =>
-          this.fusedLinear(
-            x,
-            [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
-            [c.intermediateSize, c.intermediateSize],
-            false,
-          ),
-        )
-      : [
-          g.scope("gate_proj", () => this.linear(x, `${p}.mlp.gate_proj`, c.intermediateSize, false)),
-          g.scope("up_proj", () => this.linear(x, `${p}.mlp.up_proj`, c.intermediateSize, false)),
-        ];
-    const act = g.scope("act_fn", () => mul(gate!, sigmoid(gate!)));
-    return g.scope("down_proj", () => this.linear(mul(act, up!), `${p}.mlp.down_proj`, c.hiddenSize, false));
+    const gate = g.scope("gate_proj", () => this.linear(x, `${p}.mlp.gate_proj`, c.intermediateSize, false));
+    const up = g.scope("up_proj", () => this.linear(x, `${p}.mlp.up_proj`, c.intermediateSize, false));
+    const act = g.scope("act_fn", () => mul(gate, sigmoid(gate)));
+    return g.scope("down_proj", () => this.linear(mul(act, up), `${p}.mlp.down_proj`, c.hiddenSize, false));
   }
 
   /**
-   * Several HF Linears over the same input as one MatMul on their concatenated weights, split after
-   * (`scales` multiply a part's weight and bias). The concatenation of initializers is constant-folded by
-   * onnxruntime at load, so a decode step runs one larger GEMV instead of several small ones.
+   * One decoder layer of the cached pass, position-major: x is [T, B, H], so the new keys and values come
+   * out of the q/k/v projection already in the cache's [T, B, kv, 1, d] layout (no transposes for the
+   * present rows), and the layer is written for few, large onnxruntime nodes (see forwardCached).
+   */
+  private cachedLayer(x: Tensor, i: number, rope: RopeTables, bias: Tensor, cache: LayerCache): Tensor {
+    const g = this.graph;
+    const c = this.config;
+    const p = `model.layers.${i}`;
+    const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`, true));
+    const h = add(
+      x,
+      g.scope("self_attn", () => this.cachedAttention(attnIn, p, rope, bias, cache)),
+      "residual_attn",
+    );
+    const mlpIn = g.scope("post_attention_layernorm", () =>
+      this.rmsNorm(h, `${p}.post_attention_layernorm.weight`, true),
+    );
+    const mlp = g.scope("mlp", () => {
+      const [gate, up] = g.scope("gate_up_proj", () =>
+        this.fusedLinear(
+          mlpIn,
+          [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
+          [c.intermediateSize, c.intermediateSize],
+          false,
+        ),
+      ) as [Tensor, Tensor];
+      const act = g.scope("act_fn", () => mul(gate, sigmoid(gate)));
+      return g.scope("down_proj", () => this.linear(mul(act, up), `${p}.mlp.down_proj`, c.hiddenSize, false));
+    });
+    return add(h, mlp, "residual_mlp");
+  }
+
+  /**
+   * Grouped-query attention over cached + new keys, x [T, B, H]. q, k and v come from one MatMul (1/sqrt(d)
+   * folded into the q weights: RoPE is linear, so this scales the scores), RoPE is applied to all heads at
+   * once in a [T, B, heads, 1, d] view (v is taken from the unrotated view), and the attention itself runs
+   * in the 5-D [B, kv, groups, T, d] layout of attention().
+   */
+  private cachedAttention(x: Tensor, p: string, rope: RopeTables, bias: Tensor, cache: LayerCache): Tensor {
+    const g = this.graph;
+    const c = this.config;
+    const [seq, batch] = [x.shape[0]!, x.shape[1]!];
+    const groups = c.numHeads / c.numKvHeads;
+    const d = c.headDim;
+    const heads = c.numHeads + 2 * c.numKvHeads;
+    const [qkv] = g.scope("qkv_proj", () =>
+      this.fusedLinear(
+        x,
+        ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`),
+        [c.numHeads * d, c.numKvHeads * d, c.numKvHeads * d],
+        c.attentionBias,
+        [1 / Math.sqrt(d), 1, 1],
+        [heads * d],
+      ),
+    ) as [Tensor];
+    const perHead = reshape(qkv, [0, 0, heads, 1, d], { shape: [seq, batch, heads, 1, d] });
+    const rotated = g.scope("rope", () => applyRope(perHead, rope));
+    const [qr, kr] = split(rotated, 2, [c.numHeads, c.numKvHeads, c.numKvHeads]) as [Tensor, Tensor];
+    const v = slice(perHead, [c.numHeads + c.numKvHeads], [heads], [2]); // [T, B, kv, 1, d]
+    cache.presentKey = kr;
+    cache.presentValue = v;
+    const keys = concat([cache.pastKey, kr], 0, "concat_key"); // [P+T, B, kv, 1, d]
+    const values = concat([cache.pastValue, v], 0, "concat_value");
+    cache.keys = keys;
+    cache.values = values;
+    // [T, B, kv*groups, 1, d] -> [T, B, kv, groups, d] -> [B, kv, groups, T, d]
+    const q = transpose(
+      reshape(qr, [0, 0, c.numKvHeads, groups, d], { shape: [seq, batch, c.numKvHeads, groups, d] }),
+      [1, 2, 3, 0, 4],
+    );
+    const kT = transpose(keys, [1, 2, 3, 4, 0]); // [B, kv, 1, d, S]
+    const vt = transpose(values, [1, 2, 3, 0, 4]); // [B, kv, 1, S, d]
+    const probs = softmax(add(matmul(q, kT, "qk"), bias, "mask"), -1);
+    const context = matmul(probs, vt, "attn_v"); // [B, kv, groups, T, d]
+    const merged = reshape(transpose(context, [3, 0, 1, 2, 4]), [0, 0, c.numHeads * d], {
+      shape: [seq, batch, c.numHeads * d],
+    });
+    return g.scope("o_proj", () => this.linear(merged, `${p}.self_attn.o_proj`, c.hiddenSize, false));
+  }
+
+  /**
+   * Several HF Linears over the same input (`outFeatures` each) as one MatMul on their concatenated
+   * weights, split into `splitSizes` after (a single size: no Split). `scales` multiply a part's weight and
+   * bias. onnxruntime constant-folds the concatenation at load, so a decode step runs one larger GEMV
+   * instead of several small ones.
    */
   private fusedLinear(
     x: Tensor,
@@ -421,23 +470,28 @@ export class LlamaDecoder {
     outFeatures: readonly number[],
     bias: boolean,
     scales: readonly number[] = prefixes.map(() => 1),
+    splitSizes: readonly number[] = outFeatures,
   ): Tensor[] {
     const inFeatures = x.shape[x.rank - 1] as number;
     const scaled = (t: Tensor, i: number) => (scales[i] === 1 ? t : mul(t, scales[i]!));
-    const w = concat(
-      prefixes.map((p, i) => scaled(this.w(`${p}.weight`, [outFeatures[i]!, inFeatures]), i)),
-      0,
+    const part = (suffix: string, shape: (i: number) => number[]) =>
+      concat(
+        prefixes.map((p, i) => scaled(this.w(`${p}.${suffix}`, shape(i)), i)),
+        0,
+      );
+    let y = matmul(
+      x,
+      transpose(
+        part("weight", (i) => [outFeatures[i]!, inFeatures]),
+        [1, 0],
+      ),
     );
-    let y = matmul(x, transpose(w, [1, 0]));
     if (bias)
       y = add(
         y,
-        concat(
-          prefixes.map((p, i) => scaled(this.w(`${p}.bias`, [outFeatures[i]!]), i)),
-          0,
-        ),
+        part("bias", (i) => [outFeatures[i]!]),
       );
-    return split(y, -1, outFeatures);
+    return splitSizes.length === 1 ? [y] : split(y, -1, splitSizes);
   }
 
   /** HF Linear: x @ W^T (+ b), W stored [out, in]. */
@@ -496,8 +550,6 @@ interface Rope extends RopeTables {
 interface LayerCache {
   pastKey: Tensor;
   pastValue: Tensor;
-  /** cos/sin as [B, T, 1, d]. */
-  ropeRows: RopeTables;
   presentKey?: Tensor;
   presentValue?: Tensor;
   keys?: Tensor;
