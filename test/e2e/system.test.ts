@@ -166,20 +166,14 @@ describe("edge + trainer node, end to end", () => {
   });
 
   it("while the node is down: inference is 503 + Retry-After, training waits in the queue and runs after", async () => {
-    const concept = await client.createConcept("<pip>");
-    const first = await client.train(concept.id, photos.train.slice(0, 1), {
-      latent_tokens: 1,
-      preset: "fast",
-    });
-    expect((await client.waitForJob(first.id, JOB_TIMEOUT_MS)).status).toBe("succeeded");
+    // <mochi> is ready (previous test): recognition needs the node.
     await system.stopTrainer("SIGTERM");
-
     const recognize = () =>
       client.raw(
         "POST",
         "/v1/recognize",
         JSON.stringify({
-          concept: "<pip>",
+          concept: "<mochi>",
           images: [`data:image/png;base64,${Buffer.from(photos.positives[0]!).toString("base64")}`],
         }),
         { "content-type": "application/json" },
@@ -190,19 +184,20 @@ describe("edge + trainer node, end to end", () => {
     expect(await down.json()).toMatchObject({ code: "trainer_unavailable" });
 
     // A job dispatched while the node is down is retried by the Queue, not failed.
-    const second = await client.train(concept.id, photos.train.slice(1, 2), {
+    const concept = await client.createConcept("<pip>");
+    const job = await client.train(concept.id, photos.train.slice(1, 2), {
       latent_tokens: 1,
       preset: "fast",
     });
     const waiting = await client.waitForJob(
-      second.id,
+      job.id,
       JOB_TIMEOUT_MS,
       (j) => TERMINAL.has(j.status) || (j.error ?? "").includes("attempt"),
     );
     expect(waiting.status).toBe("queued");
     await system.startTrainer();
-    expect((await client.waitForJob(second.id, JOB_TIMEOUT_MS)).status).toBe("succeeded");
-    expect(await client.getConcept(concept.id)).toMatchObject({ status: "ready", current_version: 2 });
+    expect((await client.waitForJob(job.id, JOB_TIMEOUT_MS)).status).toBe("succeeded");
+    expect(await client.getConcept(concept.id)).toMatchObject({ status: "ready", current_version: 1 });
     expect((await recognize()).status).toBe(200);
   });
 });

@@ -95,6 +95,24 @@ describe("inference", () => {
     expect(alone.results[0]!.p_yes).toBeCloseTo(results[1]!.p_yes, 5);
   });
 
+  it("recognize: candidates that share a first token are scored as whole sequences", async () => {
+    const res = await t.call("POST", "/v1/infer", recognizePlan(images.slice(0, 2), ["yes", "no"]));
+    const { results } = (await res.json()) as { results: { p_yes: number }[] };
+    expect(results).toHaveLength(2);
+    for (const r of results) expect(r.p_yes).toBeGreaterThan(0);
+  });
+
+  it("recognize: the concept introduction is a cached prefix shared by the images", async () => {
+    const { prefixes, recognizer } = t.node.loaded!;
+    const before = { hits: prefixes.stats.hits, batches: recognizer.batcher.stats.batches };
+    const res = await t.call("POST", "/v1/infer", recognizePlan(images));
+    expect(res.status).toBe(200);
+    // One scoring pass for the three images, over the prefix the earlier requests cached.
+    expect(recognizer.batcher.stats.batches).toBe(before.batches + 1);
+    expect(prefixes.stats.hits).toBe(before.hits + 1);
+    expect(prefixes.holds("con_bo")).toBe(true);
+  });
+
   it("refuses a plan for another base model and a broken concept artifact", async () => {
     const other = { ...chatPlan("?"), base_model: "someone/else" };
     const res = await t.call("POST", "/v1/infer", other);

@@ -86,14 +86,15 @@ export function chatPlan(
   };
 }
 
-export function recognizePlan(images: string[]): PromptPlan {
+/** Candidates as the edge sends them; lowercase ones share their first (character) token in the fixture. */
+export function recognizePlan(images: string[], candidates = ["Yes", "No"]): PromptPlan {
   return {
     plan_version: 1,
     request_id: "req-rec",
     base_model: MODEL_ID,
     task: {
       kind: "recognize",
-      candidates: ["yes", "no"],
+      candidates,
       batch: images.map((base64) => ({ base64, mime: "image/png" as const })),
     },
     turns: [
