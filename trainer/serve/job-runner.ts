@@ -10,7 +10,12 @@ import type { ConceptTrainer, ConceptTrainingJob, TrainingProgress } from "./con
 import type { CallbackOutcome } from "./edge-client";
 import { ServeError } from "./errors";
 import type { JobJournal } from "./job-journal";
-import { MAX_REMEMBERED_JOBS, PROGRESS_MIN_INTERVAL_MS } from "./limits";
+import {
+  MAX_REMEMBERED_JOBS,
+  PROGRESS_MIN_INTERVAL_MS,
+  REDELIVERY_INTERVAL_MS,
+  REDELIVERY_ROUNDS,
+} from "./limits";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled", "undelivered"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -27,6 +32,7 @@ export interface JobRunnerOptions {
   queueDepth: number;
   log?: (message: string, fields: Record<string, unknown>) => void;
   progressIntervalMs?: number;
+  redeliveryIntervalMs?: number;
 }
 
 interface JobEntry {
@@ -232,8 +238,14 @@ export class JobRunner {
       );
       // "conflict": the edge recorded this result already (a redelivery) or the job ended there: either way,
       // exactly one version exists and the job is over.
-      if (outcome === "unreachable") this.finish(job, "undelivered", false);
-      else this.finish(job, "succeeded");
+      if (outcome === "unreachable") {
+        this.finish(job, "undelivered", false);
+        this.redeliver(
+          job,
+          { status: "succeeded", artifact: Buffer.from(artifact).toString("base64") },
+          "succeeded",
+        );
+      } else this.finish(job, "succeeded");
     } catch (error) {
       if (controller.signal.aborted && job.stopReason === "shutdown") {
         this.finish(job, "queued", false);
@@ -252,7 +264,32 @@ export class JobRunner {
         requestId,
       );
       this.finish(job, outcome === "unreachable" ? "undelivered" : "failed", outcome !== "unreachable");
+      if (outcome === "unreachable")
+        this.redeliver(job, { status: "failed", error: message.slice(0, 2000) }, "failed");
     }
+  }
+
+  /**
+   * The edge stayed unreachable through every callback attempt: keep the result and post it again later,
+   * a bounded number of times. The journal entry stays until it lands, so a restart in between trains the
+   * job again rather than losing it.
+   */
+  private redeliver(job: JobEntry, body: unknown, state: "succeeded" | "failed", round = 1): void {
+    if (this.closed || round > REDELIVERY_ROUNDS) return;
+    const timer = setTimeout(async () => {
+      if (this.closed || job.state !== "undelivered") return;
+      const outcome = await this.options.edge.post(
+        job.dispatch.callbacks.result,
+        body,
+        `job-${job.dispatch.job_id}`,
+      );
+      if (outcome === "unreachable") this.redeliver(job, body, state, round + 1);
+      else {
+        job.state = state;
+        this.options.journal.remove(job.dispatch.job_id);
+      }
+    }, this.options.redeliveryIntervalMs ?? REDELIVERY_INTERVAL_MS);
+    timer.unref();
   }
 
   /** Ends a job: the journal entry (and with it the photos) goes unless the job must survive a restart. */

@@ -33,6 +33,9 @@ export const CALLBACK_ATTEMPTS = 6;
 export const CALLBACK_BACKOFF_BASE_MS = 250;
 export const CALLBACK_BACKOFF_MAX_MS = 10_000;
 export const CALLBACK_TIMEOUT_MS = 15_000;
+/** A result the edge never took (every attempt failed) is posted again this often, this many times. */
+export const REDELIVERY_INTERVAL_MS = 60_000;
+export const REDELIVERY_ROUNDS = 30;
 /** Progress is posted at most this often (the last update and the result always go out). */
 export const PROGRESS_MIN_INTERVAL_MS = 500;
 

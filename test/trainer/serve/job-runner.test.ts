@@ -62,7 +62,13 @@ function dispatch(jobId: string, conceptId = "con_1"): TrainDispatch {
   };
 }
 
-function setup(options: { queueDepth?: number; resultOutcome?: CallbackOutcome; stateDir?: string } = {}) {
+function setup(
+  options: {
+    queueDepth?: number;
+    resultOutcome?: CallbackOutcome | (() => CallbackOutcome);
+    stateDir?: string;
+  } = {},
+) {
   const stateDir = options.stateDir ?? mkdtempSync(path.join(tmpdir(), "yo-jobs-"));
   const trainer = new ControlledConceptTrainer();
   const posted: { path: string; body: Record<string, unknown> }[] = [];
@@ -73,10 +79,14 @@ function setup(options: { queueDepth?: number; resultOutcome?: CallbackOutcome; 
     concurrency: 1,
     queueDepth: options.queueDepth ?? 4,
     progressIntervalMs: 0,
+    redeliveryIntervalMs: 1,
     edge: {
       post: async (p, body) => {
         posted.push({ path: p, body: body as Record<string, unknown> });
-        return p.endsWith("/result") ? (options.resultOutcome ?? "delivered") : "delivered";
+        if (!p.endsWith("/result")) return "delivered";
+        const outcome =
+          typeof options.resultOutcome === "function" ? options.resultOutcome() : options.resultOutcome;
+        return outcome ?? "delivered";
       },
     },
   });
@@ -155,6 +165,23 @@ describe("JobRunner", () => {
     await trainer.waitStarted("job_a");
     trainer.succeed("job_a");
     expect(await runner.settled("job_a")).toBe("succeeded");
+    expect(journalFiles()).toEqual([]);
+  });
+
+  it("posts a result again later when the edge was unreachable, and drops the photos once it lands", async () => {
+    let results = 0;
+    const { trainer, posted, runner, journalFiles } = setup({
+      resultOutcome: () => (++results < 3 ? "unreachable" : "delivered"),
+    });
+    runner.submit(dispatch("job_a"));
+    await trainer.waitStarted("job_a");
+    trainer.succeed("job_a");
+    expect(await runner.settled("job_a")).toBe("undelivered");
+    expect(journalFiles()).toEqual(["job_a.json"]);
+    for (let i = 0; i < 200 && runner.state("job_a") !== "succeeded"; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(runner.state("job_a")).toBe("succeeded");
+    expect(posted.filter((p) => p.path.endsWith("/result"))).toHaveLength(3);
     expect(journalFiles()).toEqual([]);
   });
 
