@@ -2,6 +2,8 @@
 // tenant + key -> concept <bo> -> toy photos -> job through the Queue -> recognition -> streamed chat ->
 // delete (D1 rows, KV keys and the node's caches gone); the node killed mid-training and restarted (the
 // job ends once, in one state, one version); the node down (the edge answers 503 + Retry-After).
+// The real trainer (trainer/personalize) runs once trainer/toyworld/models/toy-llava exists, or with
+// YO_E2E_MODEL_DIR (+ YO_E2E_CLIP_DIR for a negatives pool); YO_E2E_PRESET sets <bo>'s preset (default fast).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeClient, signedTrainerCall, TERMINAL, toyPhotos } from "../../scripts/start-client";
@@ -67,7 +69,10 @@ describe("edge + trainer node, end to end", () => {
       `[e2e] model ${system.trainer.ready.model.id} (${system.trainer.ready.model.source}); trainer ${system.trainer.ready.training?.trainer}`,
     );
     const concept = await client.createConcept("<bo>");
-    const job = await client.train(concept.id, photos.train, { latent_tokens: 4, preset: "fast" });
+    const job = await client.train(concept.id, photos.train, {
+      latent_tokens: 4,
+      preset: process.env.YO_E2E_PRESET ?? "fast",
+    });
     expect(job.status).toBe("queued");
     const done = await client.waitForJob(job.id, JOB_TIMEOUT_MS);
     expect(done.status, done.error ?? "").toBe("succeeded");
