@@ -1,6 +1,7 @@
 // npm run eval:yollava: the Yo'LLaVA recipe on toy-world concepts, with baselines and ablations, in one
 // run. One JSON line per row ({"bench":"yollava","row":...}):
-//   row "concept": per concept and method (yollava, vanilla, text_prompt, image_prompt): recognition
+//   row "concept": per concept and method (yollava, vanilla, text_prompt, image_prompt, and the reference
+//     inline_description: the written description instead of the name): recognition
 //     positive/negative/weighted accuracy on held-out renders (test positives of the concept vs test
 //     positives of the other evaluated concepts plus held-out hard negatives), text-only and visual
 //     multiple-choice accuracy; for yollava also the time to learn the concept.
@@ -47,6 +48,7 @@ import {
   type ToyConcept,
   writeNegativesPool,
 } from "../toyworld/index";
+import { objectPhrase } from "../toyworld/language/phrases";
 import { CELLS, COLOURS, MARKS, PATTERNS, SHAPES } from "../toyworld/vocabulary";
 
 const { values } = parseArgs({
@@ -264,6 +266,9 @@ for (const c of evaluated) {
     ["vanilla", { kind: "vanilla" }],
     ["text_prompt", { kind: "text_prompt", description: conceptDescription(c) }],
     ["image_prompt", { kind: "image_prompt", references: photos.slice(0, int("image-prompt-k")) }],
+    // Reference: the description in place of the name (recognition only: text questions would give the
+    // answer away).
+    ["inline_description", { kind: "inline_description", phrase: objectPhrase(c.identity) }],
   ];
   for (const [name, method] of methods) {
     const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
@@ -271,7 +276,10 @@ for (const c of evaluated) {
       positive: round(rec.positive),
       negative: round(rec.negative),
       weighted: round(rec.weighted),
-      text_mc: round(await evaluateMultipleChoice(ctx, method, c.name, text)),
+      text_mc:
+        name === "inline_description"
+          ? Number.NaN
+          : round(await evaluateMultipleChoice(ctx, method, c.name, text)),
       visual_mc: round(await evaluateMultipleChoice(ctx, method, c.name, visual)),
     };
     record(name, scores);

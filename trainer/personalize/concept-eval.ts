@@ -3,7 +3,7 @@
 // likelihood (the candidate answer with the highest summed log-probability wins), text-only or about a
 // photo. Methods: "yollava" (the learned rows in slots), "vanilla" (the name as plain text, nothing
 // else), "text_prompt" (a written description in the system turn), "image_prompt" (k reference photos
-// in context).
+// in context), and the reference "inline_description" (the description instead of the name).
 
 import type { PromptSegment } from "../text/prompt";
 import type { RgbImage } from "../vision/image";
@@ -23,7 +23,10 @@ export type ConceptMethod =
   | { kind: "yollava"; rows: ConceptRowsInput }
   | { kind: "vanilla" }
   | { kind: "text_prompt"; description: string }
-  | { kind: "image_prompt"; references: readonly RgbImage[] };
+  | { kind: "image_prompt"; references: readonly RgbImage[] }
+  /** The written description in place of the name ("Is a red striped star ... in this photo?"): what the
+   * base model can do when told exactly what to look for; a reference, not a personalization method. */
+  | { kind: "inline_description"; phrase: string };
 
 export const RECOGNITION_TEST_QUESTION = "Is {name} in this photo?";
 export const RECOGNITION_TEST_ANSWER = "Yes, {name} is in this photo.";
@@ -49,6 +52,18 @@ export function methodExample(
         images: images.length,
         question: templateSegments(question, name),
         answer: mentionSegments(answer.replaceAll("{name}", name), new Set([name])),
+      },
+    };
+  }
+  if (method.kind === "inline_description") {
+    return {
+      kind: images.length > 0 ? "recognition" : "conversation",
+      images,
+      conversation: {
+        concepts: [],
+        images: images.length,
+        question: plain(question, method.phrase),
+        answer: plain(answer, method.phrase),
       },
     };
   }
