@@ -28,9 +28,10 @@ import { KvCache } from "./kv-cache";
 
 /**
  * Session options for a decode runtime: intra-op threads that sleep instead of spinning between ops. A
- * decode step is ~1200 small ops, and on a machine shared with other processes spinning threads steal
- * each other's cores: measured on the 2-core dev machine under load, 2 spinning threads took ~37 ms per
- * SmolVLM-256M step and 2 sleeping ones ~21 ms. Pass as `new Runtime({ sessionOptions: ... })`.
+ * decode step is ~800 small ops, and on a machine shared with other processes spinning threads steal
+ * each other's cores: on the 2-core dev machine under load (average 7), a SmolVLM-256M decode step took
+ * 59-88 ms with 2 spinning threads and 34-49 ms with 2 sleeping ones. Pass as
+ * `new Runtime({ sessionOptions: DECODE_SESSION_OPTIONS })`.
  */
 export const DECODE_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   extra: { session: { "intra_op.allow_spinning": "0" } },
