@@ -16,6 +16,7 @@ import { isSafeJobId } from "./job-journal";
 import { JOB_STATES } from "./job-runner";
 import { MAX_INFERENCE_IN_FLIGHT, MAX_NODE_BODY_BYTES, RETRY_AFTER_SECONDS } from "./limits";
 import type { GaugeSample } from "./metrics";
+import { planPrompt } from "./plan-prompt";
 import type { TrainerNode } from "./trainer-node";
 
 type ServeEnv = { Variables: ServeVariables };
@@ -200,6 +201,7 @@ export function createServeApp(node: TrainerNode) {
       const deps = { model: state.model, concepts: state.concepts, prefixes: state.prefixes };
       if (!plan.options.stream)
         return c.json(chatCompletion(plan, await runChat(deps, plan, { signal: c.req.raw.signal })));
+      const prompt = await planPrompt(state.model, state.concepts, plan);
       const controller = new AbortController();
       released = true; // the stream releases the slot itself
       return streamSSE(c, async (stream) => {
@@ -210,6 +212,7 @@ export function createServeApp(node: TrainerNode) {
           });
           let writes = Promise.resolve();
           const run = await runChat(deps, plan, {
+            prompt,
             signal: controller.signal,
             onDelta: (text) => {
               writes = writes.then(() =>

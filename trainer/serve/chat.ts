@@ -6,7 +6,7 @@ import type { PromptPlan } from "../../shared/prompt-plan";
 import { type GenerateResult, generate } from "../generate/index";
 import type { BaseModel } from "./base-model";
 import type { ConceptRowsCache } from "./concept-rows";
-import { planPrompt } from "./plan-prompt";
+import { type PlanPrompt, planPrompt } from "./plan-prompt";
 import type { ConceptPrefixStore } from "./prefix-store";
 
 export interface ChatDeps {
@@ -45,10 +45,11 @@ function finishReason(result: GenerateResult): string {
 export async function runChat(
   deps: ChatDeps,
   plan: PromptPlan,
-  options: { signal?: AbortSignal; onDelta?: (text: string) => void } = {},
+  options: { signal?: AbortSignal; onDelta?: (text: string) => void; prompt?: PlanPrompt } = {},
 ): Promise<{ result: GenerateResult; text: string; promptTokens: number }> {
   const { model } = deps;
-  const prompt = await planPrompt(model, deps.concepts, plan);
+  // Streaming callers render first, so a bad plan is an HTTP error, not a broken stream.
+  const prompt = options.prompt ?? (await planPrompt(model, deps.concepts, plan));
   const view = prompt.prefix ? deps.prefixes.view(model.id, prompt.prefix.key) : undefined;
   const tok = model.tokenizer;
   const o = plan.options;

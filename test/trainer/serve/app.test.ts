@@ -118,6 +118,12 @@ describe("inference", () => {
     const res = await t.call("POST", "/v1/infer", other);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: "base_model_mismatch" });
+    // Streaming too: the refusal is an HTTP status, not a broken event stream.
+    const streamed = await t.call("POST", "/v1/infer", {
+      ...chatPlan("?", { stream: true }),
+      base_model: "someone/else",
+    });
+    expect(streamed.status).toBe(400);
     const plan = chatPlan("?");
     const segment = plan.turns[0]!.segments[1] as { artifact: string };
     segment.artifact = Buffer.from("not an artifact").toString("base64");
