@@ -124,6 +124,7 @@ export async function startNode(
   trainer?: ConceptTrainer,
   edge?: EdgeCallbacks,
   stateDir?: string,
+  env: Record<string, string> = {},
 ): Promise<NodeUnderTest> {
   const posted: { path: string; body: unknown }[] = [];
   const config = serveConfigFromEnv({
@@ -133,6 +134,7 @@ export async function startNode(
     YO_TOKENIZER_DIR: path.join(import.meta.dirname, "../../../trainer/serve/fixture-tokenizer"),
     YO_MODEL_ID: MODEL_ID,
     YO_THREADS: "1",
+    ...env,
   });
   const node = new TrainerNode({
     config,
