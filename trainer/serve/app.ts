@@ -129,7 +129,12 @@ export function createServeApp(node: TrainerNode) {
         : null,
       device: model?.device ?? null,
       training: node.jobs?.available
-        ? { trainer: node.trainerName ?? "unnamed", queue_depth: node.jobs.queueDepth }
+        ? {
+            trainer: node.trainerName ?? "unnamed",
+            queue_depth: node.jobs.queueDepth,
+            negatives_pool: node.options.config.negativesPoolDir ?? null,
+            teacher: node.options.config.teacher,
+          }
         : null,
       ...(node.loadError ? { error: node.loadError } : {}),
     };
