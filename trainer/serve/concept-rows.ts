@@ -11,6 +11,7 @@ import {
 } from "../../shared/concept-artifact";
 import type { ConceptSegment } from "../../shared/prompt-plan";
 import { ServeError } from "./errors";
+import { MAX_DECODED_CONCEPTS } from "./limits";
 
 export interface ConceptInput {
   header: ConceptArtifactHeader;
@@ -19,8 +20,6 @@ export interface ConceptInput {
   /** [k * hidden] */
   latent: Float32Array;
 }
-
-const MAX_DECODED_CONCEPTS = 1_024;
 
 export class ConceptRowsCache {
   private readonly decoded = new Map<string, ConceptInput>();

@@ -21,6 +21,9 @@ export const RECOGNIZE_BATCH_WINDOW_MS = 4;
 /** Prompts in one scoring run (images across the merged requests). */
 export const MAX_RECOGNIZE_BATCH_PROMPTS = 32;
 
+/** Decoded concept artifacts kept (by concept id + version); each is (k + 2) rows of hidden floats. */
+export const MAX_DECODED_CONCEPTS = 1_024;
+
 /** Cache budgets (bytes). */
 export const IMAGE_FEATURE_CACHE_BYTES = 128 * 1024 * 1024;
 export const PREFIX_CACHE_BYTES = 256 * 1024 * 1024;
