@@ -5,6 +5,8 @@
 // The real trainer (trainer/personalize) runs once trainer/toyworld/models/toy-llava exists, or with
 // YO_E2E_MODEL_DIR (+ YO_E2E_CLIP_DIR for a negatives pool); YO_E2E_PRESET sets <bo>'s preset (default fast).
 
+import { readdirSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeClient, signedTrainerCall, TERMINAL, toyPhotos } from "../../scripts/start-client";
 import { d1Query, E2E_ADMIN_KEY, E2E_HMAC_SECRET, kvKeys, type SystemUnderTest, startSystem } from "./system";
@@ -168,6 +170,8 @@ describe("edge + trainer node, end to end", () => {
     const metrics = await (await fetch(`${system.trainer.url}/metrics`)).text();
     expect(metrics).toContain('yo_trainer_jobs{state="succeeded"} 1');
     expect(metrics).toContain('yo_trainer_jobs{state="running"} 0');
+    // The journal entry (the only place the node wrote the photos) is gone with the job.
+    expect(readdirSync(path.join(system.dir, "trainer", "jobs"))).toEqual([]);
   });
 
   it("while the node is down: inference is 503 + Retry-After, training waits in the queue and runs after", async () => {
