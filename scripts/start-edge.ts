@@ -10,7 +10,7 @@
  * Environment: YO_EDGE_PORT (8787), YO_TRAINER_PORT (8788), YO_MODEL_DIR, YO_DEVICE, YO_STATE_DIR and the
  * other YO_* variables of trainer/serve/README.md.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -32,6 +32,39 @@ const edgePort = Number(process.env.YO_EDGE_PORT ?? 8787);
 const trainerPort = Number(process.env.YO_TRAINER_PORT ?? 8788);
 const STAND_IN = path.join(ROOT, "test/e2e/stand-in-trainer.ts");
 const TOY_MODEL = path.join(ROOT, "trainer/toyworld/models/toy-llava/config.json");
+const TOY_CLIP = path.join(ROOT, "trainer/toyworld/models/toy-clip");
+const DEMO_POOL = path.join(ROOT, ".cache/demo/toy-pool");
+/** Toy-world pool scenes for the demo's negatives pool (built once, kept in .cache/demo). */
+const DEMO_POOL_IMAGES = 1000;
+
+/** The real trainer's retrieved negatives: a toy-world pool indexed with toy CLIP (or YO_CLIP_DIR), built once. */
+function demoNegativesPool(): Record<string, string> {
+  if (process.env.YO_NEGATIVES_POOL) return {};
+  const clip = process.env.YO_CLIP_DIR ?? TOY_CLIP;
+  if (!existsSync(path.join(clip, "config.json"))) return {};
+  if (!existsSync(path.join(DEMO_POOL, "clip-index.json"))) {
+    console.log(
+      `building a negatives pool of ${DEMO_POOL_IMAGES} toy scenes in ${path.relative(ROOT, DEMO_POOL)}...`,
+    );
+    const built = spawnSync(
+      path.join(ROOT, "node_modules/.bin/tsx"),
+      [
+        "trainer/personalize/cli.ts",
+        "pool",
+        "build",
+        "--images",
+        DEMO_POOL,
+        "--toy",
+        String(DEMO_POOL_IMAGES),
+        "--clip",
+        clip,
+      ],
+      { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
+    );
+    if (built.status !== 0) throw new StartError("building the demo negatives pool failed");
+  }
+  return { YO_NEGATIVES_POOL: DEMO_POOL, YO_CLIP_DIR: clip };
+}
 
 function devVars(): Record<string, string> {
   if (!existsSync(devVarsPath)) {
@@ -73,8 +106,10 @@ async function runAll(): Promise<void> {
   if (!vars.ADMIN_KEY || !vars.HMAC_SECRET) throw new StartError(".dev.vars needs ADMIN_KEY and HMAC_SECRET");
   console.log("applying D1 migrations to the local database...");
   applyMigrations(undefined, "pipe");
-  const trainerEnv: Record<string, string> = {};
-  if (!process.env.YO_CONCEPT_TRAINER_MODULE && !process.env.YO_MODEL_DIR && !existsSync(TOY_MODEL)) {
+  const fixtureOnly =
+    !process.env.YO_CONCEPT_TRAINER_MODULE && !process.env.YO_MODEL_DIR && !existsSync(TOY_MODEL);
+  const trainerEnv: Record<string, string> = fixtureOnly ? {} : demoNegativesPool();
+  if (fixtureOnly) {
     trainerEnv.YO_CONCEPT_TRAINER_MODULE = STAND_IN;
     console.warn(
       "\n!! trainer/toyworld/models/toy-llava is not built: serving the tiny random fixture model with the STAND-IN\n" +
