@@ -2,16 +2,16 @@
 // them to trainer/toyworld/models/{toy-clip,toy-llava}/ with their loss curves (JSON lines on stdout,
 // loss-curves.json and loss-curves.png next to the models).
 //
-//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|refine] [--out DIR] [--threads 2]
+//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|language|align|instruct|instruct_more] [--out DIR] [--threads 2]
 
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Runtime } from "../../engine/index";
 import { loadTokenizer } from "../../text/tokenizer";
-import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { writeSnapshot } from "./checkpoint";
 import { trainClip } from "./clip-recipe";
-import { trainLlava } from "./llava-recipe";
+import { LLAVA_STAGES, type LlavaStage, trainLlava } from "./llava-recipe";
 import { type CurveSet, drawLossCurves } from "./loss-plot";
 import { TRAINING_PLAN } from "./plan";
 import { writeReferenceOutputs } from "./reference-outputs";
@@ -54,8 +54,12 @@ async function main(): Promise<void> {
     await writeSnapshot({ dir: join(out, "toy-clip"), config: clip.config, weights: shapes, tokenizer });
     curves.clip = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
-  if (stage === "all" || stage === "llava") {
+  // "llava" runs every LLaVA stage; a single stage name resumes from the saved model.
+  const llavaStages: readonly LlavaStage[] =
+    stage === "all" || stage === "llava" ? LLAVA_STAGES : LLAVA_STAGES.filter((s) => s === stage);
+  if (llavaStages.length > 0) {
     const stages = await trainLlava({
+      stages: llavaStages,
       runtime,
       tok,
       tokenizer,
@@ -65,26 +69,6 @@ async function main(): Promise<void> {
       clipDir: join(out, "toy-clip"),
     });
     Object.assign(curves, stages);
-  }
-  if (stage === "all" || stage === "refine") {
-    t = Date.now();
-    const initial = await readSnapshotWeights(join(out, "toy-clip"));
-    for (const [name, data] of await readSnapshotWeights(join(out, "toy-llava"))) {
-      if (name.startsWith("vision_tower."))
-        initial.set(name.replace(/^vision_tower\./, "vision_model."), data);
-    }
-    const clip = await trainClip({
-      runtime,
-      tok,
-      scenes,
-      ...plan.clipRefine,
-      seed: 4,
-      initial,
-      stage: "clip_refine",
-    });
-    const shapes = new Map([...clip.values].map(([n, d]) => [n, { shape: clip.shapes.get(n)!, data: d }]));
-    await writeSnapshot({ dir: join(out, "toy-clip"), config: clip.config, weights: shapes, tokenizer });
-    curves.clip_refine = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
   await writeFile(curvesFile, `${JSON.stringify(curves)}\n`);
   await drawLossCurves(curves, join(out, "loss-curves.png"));

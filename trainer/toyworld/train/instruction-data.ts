@@ -1,9 +1,11 @@
 // Token rows for the LLaVA stages, in the chat template's layout:
-//   <s> USER: <image>x65 question ASSISTANT: answer </s> USER: ... ASSISTANT: ... </s>
+//   <s> USER: question <image>x65 ASSISTANT: answer </s> USER: ... ASSISTANT: ... </s>
 // Only assistant tokens (and their </s>) are targets. Rows are drawn from a deterministic stream and
 // grouped into a few bucket lengths so that every batch has one of a handful of shapes.
 
 import type { TextTokenizer } from "../../text/tokenizer";
+import { composeScene } from "../compose";
+import { detailedDescription } from "../language/descriptions";
 import { Random } from "../random";
 import { captionRecord, IMAGE_TOKEN, instructionRecord, VQA_CYCLE, vqaItem } from "../records";
 import { recognitionItem } from "./recognition-data";
@@ -27,11 +29,20 @@ export type RowKind = "vqa" | "recognition" | "instruction" | "caption" | "text"
 /** Share of each kind of row in a stage's stream. */
 export type RowMix = Partial<Record<RowKind, number>>;
 
-export const ALIGN_MIX: RowMix = { caption: 1 };
+/** Alignment: captions as in LLaVA stage 1, plus short answers so every attribute is grounded early. */
+export const ALIGN_MIX: RowMix = { caption: 0.4, vqa: 0.4, recognition: 0.2 };
 /**
  * Instruction stage: short answers (attribute VQA, yes/no recognition) dominate because they are what the
  * demo and concept learning ask; conversations, descriptions and text-only turns keep it a chat model.
  */
+/** Stage 2 continued: weighted toward the image-dependent short answers, which ground the model. */
+export const SHORT_ANSWER_MIX: RowMix = {
+  vqa: 0.5,
+  recognition: 0.25,
+  instruction: 0.13,
+  caption: 0.06,
+  text: 0.06,
+};
 export const INSTRUCT_MIX: RowMix = {
   vqa: 0.38,
   recognition: 0.22,
@@ -57,8 +68,11 @@ export class RowEncoder {
     return ids;
   }
 
-  /** The row for `turns`; the first user text may start with "<image>\n" (then `scene` must be given). */
-  row(turns: readonly ChatTurn[], scene?: number): TrainingRow {
+  /**
+   * The row for `turns`; the first user text may start with "<image>\n" (then `scene` must be given, or
+   * `description`, a text that stands where the image tokens would be: language pretraining).
+   */
+  row(turns: readonly ChatTurn[], scene?: number, description?: string): TrainingRow {
     const ids: number[] = [TOKEN_IDS.bos];
     const isTarget: boolean[] = [false];
     const push = (part: readonly number[], target: boolean) => {
@@ -69,13 +83,14 @@ export class RowEncoder {
     };
     turns.forEach((turn, i) => {
       push(this.encode("USER:"), false);
-      let user = turn.user;
-      if (i === 0 && user.startsWith(IMAGE_TOKEN)) {
+      const withImage = i === 0 && turn.user.startsWith(IMAGE_TOKEN);
+      // The template's order: question first, then the image (see CHAT_TEMPLATE).
+      push(this.encode(withImage ? turn.user.slice(IMAGE_TOKEN.length) : turn.user), false);
+      if (withImage && description !== undefined) push(this.encode(description), false);
+      else if (withImage) {
         if (scene === undefined) throw new Error("an image turn needs a scene");
         push(new Array<number>(this.tokensPerImage).fill(TOKEN_IDS.image), false);
-        user = user.slice(IMAGE_TOKEN.length);
       }
-      push(this.encode(user), false);
       push(this.encode("ASSISTANT:"), false);
       push([...this.encode(turn.assistant), TOKEN_IDS.eos], true);
     });
@@ -83,9 +98,14 @@ export class RowEncoder {
   }
 
   /** The longest prefix of whole turns that fits `maxLength`, or undefined when not even one does. */
-  fitted(turns: readonly ChatTurn[], maxLength: number, scene?: number): TrainingRow | undefined {
+  fitted(
+    turns: readonly ChatTurn[],
+    maxLength: number,
+    scene?: number,
+    description?: string,
+  ): TrainingRow | undefined {
     for (let n = turns.length; n > 0; n--) {
-      const row = this.row(turns.slice(0, n), scene);
+      const row = this.row(turns.slice(0, n), scene, description);
       if (row.ids.length <= maxLength) return row;
     }
     return undefined;
@@ -107,8 +127,19 @@ export function* rowStream(options: {
   mix: RowMix;
   maxLength: number;
   seed: number;
+  /**
+   * Language pretraining: the scene's detailed description stands where the image would be, so the LLM
+   * learns the world's language and to answer from what its context says before it ever sees pixels.
+   */
+  imageAsText?: boolean;
 }): Generator<TrainingRow> {
-  const { encoder, seeds, mix, maxLength } = options;
+  const { encoder, seeds, mix } = options;
+  const describe = (seed: number) =>
+    options.imageAsText
+      ? detailedDescription(composeScene({ seed }), new Random(seed, "train:describe"))
+      : undefined;
+  const fitted = (turns: readonly ChatTurn[], k: number) =>
+    encoder.fitted(turns, options.maxLength, options.imageAsText ? undefined : k, describe(seeds[k]!));
   const rng = new Random(options.seed, "llava:rows");
   const kinds = Object.entries(mix) as [RowKind, number][];
   const total = kinds.reduce((a, [, p]) => a + p, 0);
@@ -127,23 +158,19 @@ export function* rowStream(options: {
     let row: TrainingRow | undefined;
     if (kind === "vqa") {
       const item = vqaItem(seed, rng.pick(VQA_CYCLE));
-      row = encoder.fitted(
-        [{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }],
-        maxLength,
-        k,
-      );
+      row = fitted([{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }], k);
     } else if (kind === "recognition") {
       const item = recognitionItem(seed);
       const question = rng.chance(0.5) ? `${item.question} Answer yes or no.` : item.question;
-      row = encoder.fitted([{ user: `${IMAGE_TOKEN}\n${question}`, assistant: item.answer }], maxLength, k);
+      row = fitted([{ user: `${IMAGE_TOKEN}\n${question}`, assistant: item.answer }], k);
     } else if (kind === "instruction") {
       const record = instructionRecord(seed, rng.pick(["conversation", "detail", "reasoning"] as const));
-      row = encoder.fitted(pairs(record.conversations), maxLength, k);
+      row = fitted(pairs(record.conversations), k);
     } else if (kind === "caption") {
-      row = encoder.fitted(pairs(captionRecord(seed).conversations), maxLength, k);
+      row = fitted(pairs(captionRecord(seed).conversations), k);
     } else {
       // Text-only: world facts, drawn by a training seed of their own.
-      row = encoder.fitted(pairs(instructionRecord(seed, "text").conversations), maxLength);
+      row = encoder.fitted(pairs(instructionRecord(seed, "text").conversations), options.maxLength);
     }
     if (row) yield row;
   }
@@ -157,6 +184,8 @@ export class BucketedBatches {
     private readonly rows: Iterator<TrainingRow>,
     readonly buckets: readonly number[],
     readonly batchSize: number,
+    /** Image stages need one image per batch at least (pixel_values must not be empty). */
+    readonly requireImage = true,
   ) {
     this.queues = buckets.map(() => []);
   }
@@ -168,8 +197,10 @@ export class BucketedBatches {
       if (b < 0) continue;
       const queue = this.queues[b]!;
       queue.push(row);
-      // A batch needs at least one image (pixel_values must not be empty).
-      if (queue.length >= this.batchSize && queue.some((r) => r.scene !== undefined)) {
+      if (
+        queue.length >= this.batchSize &&
+        (!this.requireImage || queue.some((r) => r.scene !== undefined))
+      ) {
         this.queues[b] = [];
         return { rows: queue.slice(0, this.batchSize), length: this.buckets[b]! };
       }

@@ -1,13 +1,14 @@
 // Tiny LLaVA (HF LlavaForConditionalGeneration): the toy CLIP's vision tower + a 2-layer GELU MLP
-// projector + a tiny Llama, trained from scratch in LLaVA's two stages:
-//   1. alignment on captions: vision tower frozen; projector and LLM trained. LLaVA trains the projector
-//      alone here because its LLM is already pretrained; ours is not, so the LLM learns the world's
-//      language in this stage too (language pretraining and alignment merged, which saves a stage).
-//   2. instruction tuning on the instruction mix (short-answer VQA, yes/no recognition, conversations,
-//      descriptions, text-only): projector + LLM, and the vision tower at half the learning rate
-//      (position and count need patch features the contrastive objective alone does not sharpen).
+// projector + a tiny Llama, trained from scratch (there is no pretrained LLM here):
+//   language       LLM only, text rows where the scene's detailed description stands where the image goes
+//                  (the world's language, and answering from what the context says);
+//   align          LLaVA stage 1 with the LLM frozen: projector + vision tower on captions and short answers;
+//   instruct       LLaVA stage 2: everything (vision tower at half the learning rate) on the instruction mix;
+//   instruct_more  stage 2 continued, weighted toward short answers, vision tower at the full rate.
+// Rows put the image after the question (see CHAT_TEMPLATE in tokenizer.ts).
 
 import { join } from "node:path";
+import type * as ort from "onnxruntime-node";
 import {
   compile,
   Graph,
@@ -18,7 +19,7 @@ import {
   reshape,
 } from "../../engine/index";
 import type { HfJson } from "../../models/hf-config";
-import { LlavaModel, llavaConfigFromHf } from "../../models/llava";
+import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../models/llava";
 import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { causalBias, pixelValues, positionIds } from "./batching";
@@ -30,6 +31,7 @@ import {
   RowEncoder,
   type RowMix,
   rowStream,
+  SHORT_ANSWER_MIX,
 } from "./instruction-data";
 import type { StageCurve } from "./loss-plot";
 import { optimize } from "./optimize";
@@ -40,6 +42,9 @@ import { TOKEN_IDS, type ToyTokenizerFiles } from "./tokenizer";
 
 // 65 image tokens + a short question and answer fit 96 or 128; conversations are cut at a turn boundary
 // to fit 160 (longer buckets cost more per step than the few long rows are worth).
+export const LLAVA_STAGES = ["language", "align", "instruct", "instruct_more"] as const;
+export type LlavaStage = (typeof LLAVA_STAGES)[number];
+
 export const LLAVA_BUCKETS = [96, 128, 160] as const;
 const MAX_POSITIONS = 256;
 
@@ -99,7 +104,11 @@ export interface LlavaTrainingGraph {
 }
 
 /** Forward with images spliced in, masked next-token loss, gradients of the weights `trainable` picks. */
-export function llavaTrainingGraph(config: HfJson, trainable: (name: string) => boolean): LlavaTrainingGraph {
+export function llavaTrainingGraph(
+  config: HfJson,
+  trainable: (name: string) => boolean,
+  withImages = true,
+): LlavaTrainingGraph {
   const graph = new Graph("toy-llava-train");
   const binding = new ParameterBinding(graph);
   const model = new LlavaModel(graph, llavaConfigFromHf(config), binding);
@@ -108,12 +117,15 @@ export function llavaTrainingGraph(config: HfJson, trainable: (name: string) => 
   const ids = graph.input("input_ids", "int64", ["batch", "seq"]);
   const positions = graph.input("position_ids", "int64", ["batch", "seq"]);
   const bias = graph.input("attention_bias", "float32", ["batch", 1, "seq", "seq"]);
-  const pixels = graph.input("pixel_values", "float32", ["images", 3, 64, 64]);
-  const imagePositions = graph.input("image_positions", "int64", ["image_tokens"]);
+  let embeds = d.embed(ids);
+  if (withImages) {
+    const pixels = graph.input("pixel_values", "float32", ["images", 3, 64, 64]);
+    const imagePositions = graph.input("image_positions", "int64", ["image_tokens"]);
+    const features = reshape(model.imageFeatures(pixels), [-1, h], { shape: ["image_tokens", h] });
+    embeds = mergeImageFeatures(embeds, features, imagePositions);
+  }
   const lossPositions = graph.input("loss_positions", "int64", ["targets"]);
   const targets = graph.input("targets", "int64", ["targets"]);
-  const features = reshape(model.imageFeatures(pixels), [-1, h], { shape: ["image_tokens", h] });
-  const embeds = mergeImageFeatures(d.embed(ids), features, imagePositions);
   const hidden = d.forward({ inputsEmbeds: embeds, positions, attentionBias: bias });
   const loss = maskedTokenCrossEntropy(hidden, lossPositions, targets, d.lmHead());
   const names = [...binding.shapes.keys()].filter(trainable);
@@ -137,6 +149,10 @@ async function runStage(options: {
   encoder: RowEncoder;
   mix: RowMix;
   plan: StagePlan;
+  /** Language pretraining: no image path; descriptions stand in for images. */
+  textOnly?: boolean;
+  /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no). */
+  shortAnswerWeight?: number;
   trainable: (name: string) => boolean;
   lrScale?: (name: string) => number;
   /** Writes the model so far every few hundred steps, so a stopped run still leaves a usable model. */
@@ -145,13 +161,25 @@ async function runStage(options: {
 }): Promise<{ values: ParameterValues; shapes: ReadonlyMap<string, readonly number[]>; curve: StageCurve }> {
   const { runtime, scenes, encoder, plan } = options;
   const started = Date.now();
-  const built = llavaTrainingGraph(options.config, options.trainable);
-  const values = options.values ?? initParameters(built.binding, options.seed, 4, options.initial);
+  const built = llavaTrainingGraph(options.config, options.trainable, !options.textOnly);
+  // Weights this stage's graph binds for the first time start from `initial` (the CLIP tower) or fresh.
+  const values: ParameterValues = options.values ?? new Map();
+  for (const [name, v] of initParameters(built.binding, options.seed, 4, options.initial)) {
+    if (!values.has(name)) values.set(name, v);
+  }
   const maxLength = LLAVA_BUCKETS[LLAVA_BUCKETS.length - 1]!;
   const batches = new BucketedBatches(
-    rowStream({ encoder, seeds: scenes.seeds, mix: options.mix, maxLength, seed: options.seed }),
+    rowStream({
+      encoder,
+      seeds: scenes.seeds,
+      mix: options.mix,
+      maxLength,
+      seed: options.seed,
+      imageAsText: options.textOnly,
+    }),
     LLAVA_BUCKETS,
     plan.batchSize,
+    !options.textOnly,
   );
   const result = await optimize({
     stage: options.stage,
@@ -172,22 +200,33 @@ async function runStage(options: {
       const lossPositions: bigint[] = [];
       const targets: bigint[] = [];
       rows.forEach((row, b) => {
+        // The loss is a mean over target tokens, so a one-word answer would weigh 1/30 of a
+        // conversation; listing short answers' targets several times gives them a row's worth.
+        const short = row.isTarget.filter(Boolean).length <= 3;
+        const repeat = short ? (options.shortAnswerWeight ?? 1) : 1;
         row.ids.forEach((id, t) => {
           ids[b * T + t] = BigInt(id);
           if (id === TOKEN_IDS.image) imagePositions.push(BigInt(b * T + t));
           if (row.isTarget[t]) {
-            lossPositions.push(BigInt(b * T + t - 1));
-            targets.push(BigInt(id));
+            for (let r = 0; r < repeat; r++) {
+              lossPositions.push(BigInt(b * T + t - 1));
+              targets.push(BigInt(id));
+            }
           }
         });
       });
       const images = rows.filter((r) => r.scene !== undefined).map((r) => scenes.images[r.scene!]!);
+      const imageFeeds: Record<string, ort.Tensor> = options.textOnly
+        ? {}
+        : {
+            pixel_values: ortTensor("float32", pixelValues(images), [images.length, 3, 64, 64]),
+            image_positions: ortTensor("int64", BigInt64Array.from(imagePositions), [imagePositions.length]),
+          };
       return {
+        ...imageFeeds,
         input_ids: ortTensor("int64", ids, [B, T]),
         position_ids: ortTensor("int64", positionIds(B, T), [B, T]),
         attention_bias: ortTensor("float32", causalBias(B, T), [B, 1, T, T]),
-        pixel_values: ortTensor("float32", pixelValues(images), [images.length, 3, 64, 64]),
-        image_positions: ortTensor("int64", BigInt64Array.from(imagePositions), [imagePositions.length]),
         loss_positions: ortTensor("int64", BigInt64Array.from(lossPositions), [lossPositions.length]),
         targets: ortTensor("int64", BigInt64Array.from(targets), [targets.length]),
       };
@@ -208,7 +247,7 @@ export async function trainLlava(options: {
   plan: TrainingPlan;
   out: string;
   clipDir: string;
-  stages?: readonly ("align" | "instruct")[];
+  stages?: readonly LlavaStage[];
 }): Promise<Record<string, StageCurve>> {
   const { runtime, tok, scenes, plan } = options;
   const clipWeights = await readSnapshotWeights(options.clipDir);
@@ -250,36 +289,69 @@ export async function trainLlava(options: {
       },
     });
   };
-  const align = await runStage({
-    stage: "llava_align",
-    runtime,
-    config,
-    values: undefined,
-    initial,
-    scenes,
-    encoder,
-    mix: ALIGN_MIX,
-    plan: plan.align,
-    trainable: (n) => !isVision(n),
-    seed: 2,
-  });
-  curves.llava_align = align.curve;
-  const instruct = await runStage({
-    stage: "llava_instruct",
-    runtime,
-    config,
-    values: align.values,
-    initial,
-    scenes,
-    encoder,
-    mix: INSTRUCT_MIX,
-    plan: plan.instruct,
-    trainable: () => true,
-    lrScale: (n) => (isVision(n) ? 0.5 : 1),
-    save,
-    seed: 3,
-  });
-  curves.llava_instruct = instruct.curve;
-  await save(instruct.values, instruct.shapes);
+  const stages = options.stages ?? LLAVA_STAGES;
+  let values: ParameterValues | undefined;
+  let shapes: ReadonlyMap<string, readonly number[]> | undefined;
+  if (!stages.includes("language")) {
+    // Resuming: the weights so far, from the snapshot a previous stage wrote.
+    values = new Map();
+    for (const [name, data] of await readSnapshotWeights(join(options.out, "toy-llava"))) {
+      values.set(sanitizeLlavaWeightName(name), data);
+    }
+  }
+  const common = { runtime, config, initial, scenes, encoder };
+  const isLlm = (n: string) => n.startsWith("model.language_model.") || n === "lm_head.weight";
+  if (stages.includes("language")) {
+    const language = await runStage({
+      ...common,
+      stage: "llava_language",
+      values,
+      mix: INSTRUCT_MIX,
+      plan: plan.language,
+      trainable: isLlm,
+      textOnly: true,
+      seed: 6,
+    });
+    curves.llava_language = language.curve;
+    values = language.values;
+  }
+  if (stages.includes("align")) {
+    // LLaVA stage 1: the LLM is frozen, so the projector (and the tower) must make image tokens the LLM
+    // can read the way it read descriptions; a trainable LLM learns to ignore the image instead.
+    const align = await runStage({
+      ...common,
+      stage: "llava_align",
+      values,
+      mix: ALIGN_MIX,
+      plan: plan.align,
+      trainable: (n) => !isLlm(n),
+      seed: 2,
+    });
+    curves.llava_align = align.curve;
+    values = align.values;
+    shapes = align.shapes;
+  }
+  for (const [stage, stagePlan, seed, visionScale, mix, shortAnswerWeight] of [
+    ["instruct", plan.instruct, 3, 0.5, INSTRUCT_MIX, 1],
+    ["instruct_more", plan.instructMore, 5, 1, SHORT_ANSWER_MIX, 4],
+  ] as const) {
+    if (!stages.includes(stage)) continue;
+    const run = await runStage({
+      ...common,
+      stage: `llava_${stage}`,
+      values,
+      mix,
+      shortAnswerWeight,
+      plan: stagePlan,
+      trainable: () => true,
+      lrScale: (n) => (isVision(n) ? visionScale : 1),
+      save,
+      seed,
+    });
+    curves[`llava_${stage}`] = run.curve;
+    values = run.values;
+    shapes = run.shapes;
+    await save(values, shapes);
+  }
   return curves;
 }

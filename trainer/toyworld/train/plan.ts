@@ -13,18 +13,23 @@ export interface TrainingPlan {
   scenes: number;
   clip: StagePlan;
   /**
-   * LLaVA stage 1: projector alignment on captions. There is no pretrained LLM here, so the LLM trains
-   * in this stage too (language pretraining merged into alignment).
+   * LLM language pretraining (no pretrained LLM exists here): every record with the scene's detailed
+   * description standing where the image goes, LLM weights only.
+   */
+  language: StagePlan;
+  /**
+   * LLaVA stage 1: alignment with the LLM frozen: projector and vision tower learn to make image tokens
+   * the LLM reads like the descriptions it was pretrained with.
    */
   align: StagePlan;
   /** LLaVA stage 2: projector + LLM (+ vision tower, smaller lr) on instruction data. */
   instruct: StagePlan;
   /**
-   * CLIP refinement: contrastive again, the vision tower starting from LLaVA's instruction-tuned one
-   * (answering attribute, count and position questions teaches it what contrastive training from
-   * scratch learns slowly), the text tower and projections from the first CLIP stage.
+   * Stage 2 continued: a second cosine cycle over a mix weighted toward the image-dependent short answers
+   * (their loss counted 4x), the vision tower at the full learning rate. Meant to make answers depend on
+   * the picture, which appears late when training from scratch; within this budget it did not (README).
    */
-  clipRefine: StagePlan;
+  instructMore: StagePlan;
 }
 
 const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Schedule => ({
@@ -39,7 +44,8 @@ const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Sc
 export const TRAINING_PLAN: TrainingPlan = {
   scenes: 10000,
   clip: { schedule: schedule(700, 1e-3), batchSize: 64 },
-  align: { schedule: schedule(120, 2e-3), batchSize: 16 },
-  instruct: { schedule: schedule(900, 1e-3), batchSize: 16 },
-  clipRefine: { schedule: schedule(400, 5e-4), batchSize: 64 },
+  language: { schedule: schedule(300, 2e-3), batchSize: 16 },
+  align: { schedule: schedule(200, 1e-3), batchSize: 16 },
+  instruct: { schedule: schedule(700, 1e-3), batchSize: 16 },
+  instructMore: { schedule: schedule(1500, 1e-3), batchSize: 16 },
 };

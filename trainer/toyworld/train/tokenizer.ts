@@ -24,17 +24,23 @@ export const TOKEN_IDS = { unk: 0, bos: 1, pad: 2, eos: 3, image: 4 } as const;
 
 /**
  * LLaVA-1.5-style turns with an optional system line first (concept prompts go in the system turn).
- * Message content may be a string or typed parts (image parts become "<image>\n", as llava-hf's template).
+ * Message content may be a string or typed parts. The image goes *after* the question:
+ * "USER: {question}\n<image> ASSISTANT:". A tiny decoder trained from scratch then reads the picture
+ * with the question already in context, and the answer position sits at a fixed distance from every
+ * image token (RoPE is relative), which is what let it ground answers in the image at all; with the
+ * image first (LLaVA's order) it learned the language prior and ignored the picture. A string starting
+ * with "<image>\n" (LLaVA data's convention) is rendered in the same order.
  * Each assistant turn ends with </s>, which is what the model learns to stop on.
  */
 export const CHAT_TEMPLATE =
   "{% for message in messages %}" +
   "{% if message['content'] is string %}{% set text = message['content'] %}" +
-  "{% else %}{% set text = namespace(v='') %}" +
-  "{% for part in message['content'] %}{% if part['type'] == 'image' %}{% set text.v = text.v + '<image>\\n' %}" +
-  "{% elif part['type'] == 'text' %}{% set text.v = text.v + part['text'] %}{% endif %}{% endfor %}" +
-  "{% set text = text.v %}{% endif %}" +
-  "{% if message['role'] == 'system' %}{{ text + '\\n' }}" +
+  "{% if text.startswith('<image>\n') %}{% set text = text[8:] + '\n<image>' %}{% endif %}" +
+  "{% else %}{% set parts = namespace(text='', images='') %}" +
+  "{% for part in message['content'] %}{% if part['type'] == 'image' %}{% set parts.images = parts.images + '\n<image>' %}" +
+  "{% elif part['type'] == 'text' %}{% set parts.text = parts.text + part['text'] %}{% endif %}{% endfor %}" +
+  "{% set text = parts.text + parts.images %}{% endif %}" +
+  "{% if message['role'] == 'system' %}{{ text + '\n' }}" +
   "{% elif message['role'] == 'user' %}{{ 'USER: ' + text + ' ' }}" +
   "{% else %}{{ 'ASSISTANT: ' + text + eos_token + ' ' }}{% endif %}" +
   "{% endfor %}" +
