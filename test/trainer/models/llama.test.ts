@@ -109,53 +109,50 @@ describe.each(["untied", "tied"] as const)("tiny Llama (%s) vs transformers", (v
     ["float32", 1e-4],
     // float64 end to end: only summation order differs from PyTorch.
     ["float64", 1e-10],
-  ] as const)(
-    "%s loss, hidden states and every gradient within %s relative error",
-    async (dtype, tolerance) => {
-      const golden = (await readSafetensorsFile(join(FIXTURES, variant, "golden.safetensors"))).tensors;
-      const run = await runDecoder(variant, dtype);
-      const goldenLoss = (golden.get("loss_f64")!.data as Float64Array)[0]!;
+  ] as const)("%s loss, hidden states and every gradient within %s relative error", async (dtype, tolerance) => {
+    const golden = (await readSafetensorsFile(join(FIXTURES, variant, "golden.safetensors"))).tensors;
+    const run = await runDecoder(variant, dtype);
+    const goldenLoss = (golden.get("loss_f64")!.data as Float64Array)[0]!;
 
-      expect(Math.abs(run.loss - goldenLoss) / Math.abs(goldenLoss)).toBeLessThan(tolerance);
-      expect(relativeError(run.finalHidden, golden.get("final_hidden")!.data as Float32Array)).toBeLessThan(
-        dtype === "float64" ? 1e-6 : tolerance, // the stored hidden states are float32
-      );
-      const embedsGrad = golden.get("grad.inputs_embeds_f64")!.data as Float64Array;
-      expect(relativeError(run.grads.get("inputs_embeds")!, embedsGrad)).toBeLessThan(tolerance);
+    expect(Math.abs(run.loss - goldenLoss) / Math.abs(goldenLoss)).toBeLessThan(tolerance);
+    expect(relativeError(run.finalHidden, golden.get("final_hidden")!.data as Float32Array)).toBeLessThan(
+      dtype === "float64" ? 1e-6 : tolerance, // the stored hidden states are float32
+    );
+    const embedsGrad = golden.get("grad.inputs_embeds_f64")!.data as Float64Array;
+    expect(relativeError(run.grads.get("inputs_embeds")!, embedsGrad)).toBeLessThan(tolerance);
 
-      const parameterNames = JSON.parse(
-        (await readSafetensorsFile(join(FIXTURES, variant, "golden.safetensors"))).metadata.parameter_names!,
-      ) as string[];
-      let checked = 0;
-      let worstWeightGrad = 0;
-      for (const name of parameterNames) {
-        const expected = golden.get(`grad.${name}`)!.data as Float32Array;
-        const actual = run.grads.get(name);
-        if (!actual) {
-          // Only the untied embedding table is unused (the model is fed embeddings), so its gradient is zero.
-          expect(name).toBe("model.embed_tokens.weight");
-          expect(expected.every((x) => x === 0)).toBe(true);
-          continue;
-        }
-        // Stored gradients are float32 roundings of the float64 golden.
-        const bound = dtype === "float64" ? 1e-6 : tolerance;
-        const error = relativeError(actual, expected);
-        expect(error, `grad of ${name}`).toBeLessThan(bound);
-        worstWeightGrad = Math.max(worstWeightGrad, error);
-        checked++;
+    const parameterNames = JSON.parse(
+      (await readSafetensorsFile(join(FIXTURES, variant, "golden.safetensors"))).metadata.parameter_names!,
+    ) as string[];
+    let checked = 0;
+    let worstWeightGrad = 0;
+    for (const name of parameterNames) {
+      const expected = golden.get(`grad.${name}`)!.data as Float32Array;
+      const actual = run.grads.get(name);
+      if (!actual) {
+        // Only the untied embedding table is unused (the model is fed embeddings), so its gradient is zero.
+        expect(name).toBe("model.embed_tokens.weight");
+        expect(expected.every((x) => x === 0)).toBe(true);
+        continue;
       }
-      console.log(
-        JSON.stringify({
-          parity: `tiny-llama-${variant}`,
-          dtype,
-          loss_rel_err: Math.abs(run.loss - goldenLoss) / Math.abs(goldenLoss),
-          inputs_embeds_grad_rel_err: relativeError(run.grads.get("inputs_embeds")!, embedsGrad),
-          worst_weight_grad_rel_err: worstWeightGrad,
-        }),
-      );
-      expect(checked).toBe(run.boundWeights.length);
-      // 2 layers x 9 weights + final norm + the head (lm_head or the tied table).
-      expect(checked).toBe(20);
-    },
-  );
+      // Stored gradients are float32 roundings of the float64 golden.
+      const bound = dtype === "float64" ? 1e-6 : tolerance;
+      const error = relativeError(actual, expected);
+      expect(error, `grad of ${name}`).toBeLessThan(bound);
+      worstWeightGrad = Math.max(worstWeightGrad, error);
+      checked++;
+    }
+    console.log(
+      JSON.stringify({
+        parity: `tiny-llama-${variant}`,
+        dtype,
+        loss_rel_err: Math.abs(run.loss - goldenLoss) / Math.abs(goldenLoss),
+        inputs_embeds_grad_rel_err: relativeError(run.grads.get("inputs_embeds")!, embedsGrad),
+        worst_weight_grad_rel_err: worstWeightGrad,
+      }),
+    );
+    expect(checked).toBe(run.boundWeights.length);
+    // 2 layers x 9 weights + final norm + the head (lm_head or the tied table).
+    expect(checked).toBe(20);
+  });
 });
