@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { compile, Graph, ortTensor, Runtime } from "../engine/index";
 import { ArrayEmbeddingTable } from "../generate/embeddings";
-import type { Idefics3Config } from "../models/idefics3";
 import { Idefics3Model } from "../models/idefics3";
 import type { LlamaConfig } from "../models/llama";
 import { frozenWeights } from "../models/weights";
@@ -23,6 +22,7 @@ import { CONCEPT_DEFAULTS } from "../personalize/defaults";
 import type { EncodedExample } from "../personalize/examples";
 import { SeededRandom } from "../personalize/random";
 import { initialRows } from "../personalize/train-concept";
+import { randomWeights, SMOLVLM_256M_TEXT, smolvlm256m } from "./smolvlm-256m";
 
 const { values: flags } = parseArgs({
   options: {
@@ -47,8 +47,9 @@ const threads = Number(flags.threads);
 const batchSize = Number(flags.batch);
 const k = Number(flags.k);
 
-/** HuggingFaceTB/SmolVLM-256M-Instruct's sizes (config.json). */
+/** SmolVLM-256M's decoder by default (smolvlm-256m.ts), resizable from the flags. */
 const TEXT: LlamaConfig = {
+  ...SMOLVLM_256M_TEXT,
   hiddenSize: Number(flags.hidden),
   numLayers: Number(flags.layers),
   numHeads: Number(flags.heads),
@@ -56,43 +57,9 @@ const TEXT: LlamaConfig = {
   headDim: Number(flags.hidden) / Number(flags.heads),
   intermediateSize: Number(flags.intermediate),
   vocabSize: Number(flags.vocab),
-  rmsNormEps: 1e-5,
-  ropeTheta: 100000,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: true,
-  attentionBias: false,
 };
-const VISION: Idefics3Config = {
-  vision: {
-    hiddenSize: 768,
-    intermediateSize: 3072,
-    numLayers: 12,
-    numHeads: 12,
-    layerNormEps: 1e-6,
-    hiddenAct: "gelu_pytorch_tanh",
-    imageSize: 512,
-    patchSize: 16,
-    numChannels: 3,
-  },
-  text: TEXT,
-  imageTokenId: 49190,
-  scaleFactor: 4,
-};
+const VISION = smolvlm256m(TEXT);
 const IMAGE_ROWS = Number(flags["image-rows"]);
-
-function randomWeights() {
-  const made = new Map<string, Float32Array>();
-  return (name: string, shape: readonly number[]): Float32Array => {
-    let out = made.get(name);
-    if (out) return out;
-    const rng = new SeededRandom(name.length * 7919 + shape.reduce((a, b) => a + b, 0));
-    out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (/norm.*\.weight$/.test(name)) out.fill(1);
-    else if (!name.endsWith(".bias")) for (let i = 0; i < out.length; i++) out[i] = (rng.next() - 0.5) * 0.04;
-    made.set(name, out);
-    return out;
-  };
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -25,10 +25,10 @@ import { CachedDecoder, DECODE_SESSION_OPTIONS } from "../generate/decoder";
 import { ArrayEmbeddingTable, assembleEmbeddings, GatherEmbeddingTable } from "../generate/embeddings";
 import { generate, prefill } from "../generate/generate";
 import { argmax } from "../generate/sampling";
-import type { Idefics3Config } from "../models/idefics3";
 import { Idefics3Model } from "../models/idefics3";
 import type { LlamaConfig } from "../models/llama";
 import { frozenWeights } from "../models/weights";
+import { randomWeights, SMOLVLM_256M_TEXT, smolvlm256m } from "./smolvlm-256m";
 
 const { values: flags } = parseArgs({
   options: {
@@ -46,62 +46,8 @@ const newTokens = Number(flags["new-tokens"]);
 const textTokens = Number(flags["text-tokens"]);
 const repeats = Number(flags.repeats);
 
-/** HuggingFaceTB/SmolVLM-256M-Instruct's sizes (config.json), random weights. */
-const TEXT: LlamaConfig = {
-  hiddenSize: 576,
-  numLayers: Number(flags.layers),
-  numHeads: 9,
-  numKvHeads: 3,
-  headDim: 64,
-  intermediateSize: 1536,
-  vocabSize: 49280,
-  rmsNormEps: 1e-5,
-  ropeTheta: 100000,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-};
-const SMOLVLM_256M: Idefics3Config = {
-  vision: {
-    hiddenSize: 768,
-    intermediateSize: 3072,
-    numLayers: 12,
-    numHeads: 12,
-    layerNormEps: 1e-6,
-    hiddenAct: "gelu_pytorch_tanh",
-    imageSize: 512,
-    patchSize: 16,
-    numChannels: 3,
-  },
-  text: TEXT,
-  imageTokenId: 49190,
-  scaleFactor: 4,
-};
-
-/** Deterministic small random weights per name (memoized: the decoder and the lookup table share them). */
-function randomWeights() {
-  const made = new Map<string, Float32Array>();
-  return (name: string, shape: readonly number[]): Float32Array => {
-    const existing = made.get(name);
-    if (existing) return existing;
-    let state = 1;
-    for (const ch of name) state = (Math.imul(state, 31) + ch.charCodeAt(0)) >>> 0;
-    state ||= 1;
-    const n = shape.reduce((a, b) => a * b, 1);
-    const out = new Float32Array(n);
-    if (/norm.*\.weight$/.test(name)) out.fill(1);
-    else if (!name.endsWith(".bias")) {
-      for (let i = 0; i < n; i++) {
-        state ^= state << 13;
-        state ^= state >>> 17;
-        state ^= state << 5;
-        out[i] = ((state >>> 0) / 4294967296 - 0.5) * 0.04;
-      }
-    }
-    made.set(name, out);
-    return out;
-  };
-}
+const TEXT: LlamaConfig = { ...SMOLVLM_256M_TEXT, numLayers: Number(flags.layers) };
+const SMOLVLM_256M = smolvlm256m(TEXT);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
