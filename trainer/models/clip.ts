@@ -214,7 +214,11 @@ export class ClipVisionTower {
   /** post_layernorm of the CLS row of the last layer: HF's pooler_output [N, D]. */
   pooled(pixelValues: Tensor): Tensor {
     const states = this.hiddenStates(pixelValues);
-    const last = states[states.length - 1]!;
+    return this.poolLastState(states[states.length - 1]!);
+  }
+
+  /** pooler_output from the last layer's states [N, 1 + P, D] (for callers that also read the states). */
+  poolLastState(last: Tensor): Tensor {
     const cls = reshape(slice(last, [0], [1], [1]), [0, this.config.hiddenSize], {
       shape: [last.shape[0]!, this.config.hiddenSize],
     });
@@ -318,7 +322,17 @@ export class ClipModel {
 
   /** visual_projection(pooled) [N, projection_dim]: HF get_image_features. */
   imageEmbeds(pixelValues: Tensor): Tensor {
-    const pooled = this.vision.pooled(pixelValues);
+    return this.projectImage(this.vision.pooled(pixelValues));
+  }
+
+  /** Image embeddings and the vision tower's last hidden states [N, 1 + P, D], from one forward. */
+  imageEmbedsAndStates(pixelValues: Tensor): { embeds: Tensor; lastState: Tensor } {
+    const states = this.vision.hiddenStates(pixelValues);
+    const lastState = states[states.length - 1]!;
+    return { embeds: this.projectImage(this.vision.poolLastState(lastState)), lastState };
+  }
+
+  private projectImage(pooled: Tensor): Tensor {
     return this.graph.scope("visual_projection", () =>
       linear(this.weights, pooled, "visual_projection", this.config.projectionDim, false),
     );
