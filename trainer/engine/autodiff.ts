@@ -96,8 +96,8 @@ export function gradients(
     if (!needs.some(Boolean)) continue;
     const gradOutputs = node.outputs.map((o) => (isActive(o) ? totalGradient(o) : null));
     if (gradOutputs.every((g) => g === null)) continue;
-    const rule = VJP_RULES[node.opType];
-    if (!rule || node.domain !== "") {
+    const rule = VJP_RULES[node.domain ? `${node.domain}.${node.opType}` : node.opType];
+    if (!rule) {
       throw new Error(`no VJP rule for ${node.domain ? `${node.domain}.` : ""}${node.opType} (${node.name})`);
     }
     const inputGrads = graph.atScope(`grad${node.name}`, () => rule(node, gradOutputs, needs));

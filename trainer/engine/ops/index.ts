@@ -6,6 +6,7 @@ import { elementwiseVjps } from "./elementwise";
 import { gatherVjps } from "./gather";
 import { matmulVjps } from "./matmul";
 import { normalizationVjps } from "./normalization";
+import { quantizedVjps } from "./quantized";
 import { reduceVjps } from "./reduce";
 import { shapeVjps } from "./shape";
 
@@ -15,10 +16,11 @@ export * from "./elementwise";
 export * from "./gather";
 export * from "./matmul";
 export * from "./normalization";
+export * from "./quantized";
 export * from "./reduce";
 export * from "./shape";
 
-/** VJP rule per ONNX op type (default domain). */
+/** VJP rule per ONNX op type (default domain), or per `<domain>.<op type>` for contrib ops. */
 export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   ...elementwiseVjps,
   ...matmulVjps,
@@ -27,4 +29,5 @@ export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   ...shapeVjps,
   ...gatherVjps,
   ...convVjps,
+  ...quantizedVjps,
 };
