@@ -9,3 +9,4 @@ export * from "./onnx";
 export * from "./ops/index";
 export * from "./runtime";
 export * from "./shape";
+export * from "./weight-file";

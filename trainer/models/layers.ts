@@ -15,7 +15,7 @@ import {
   transpose,
 } from "../engine/index";
 import { UnsupportedConfigError } from "./llama";
-import type { WeightBinding } from "./weights";
+import { projection, type WeightBinding } from "./weights";
 
 /** HF Linear: x @ W^T (+ b), W stored [out, in] under `${prefix}.weight`, b under `${prefix}.bias`. */
 export function linear(
@@ -25,10 +25,7 @@ export function linear(
   outFeatures: number,
   bias: boolean,
 ): Tensor {
-  const inFeatures = x.shape[x.rank - 1] as number;
-  const w = weights.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
-  const y = matmul(x, transpose(w, [1, 0]));
-  return bias ? add(y, weights.weight(`${prefix}.bias`, [outFeatures])) : y;
+  return projection(weights, x, [{ prefix, outFeatures }], bias);
 }
 
 /** nn.LayerNorm over the last axis, weights `${prefix}.weight` and `${prefix}.bias`. */

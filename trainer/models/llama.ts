@@ -27,7 +27,7 @@ import {
   typedArrayOf,
   unsqueeze,
 } from "../engine/index";
-import type { WeightBinding } from "./weights";
+import { projection, type WeightBinding } from "./weights";
 
 export interface LlamaConfig {
   hiddenSize: number;
@@ -459,10 +459,10 @@ export class LlamaDecoder {
   }
 
   /**
-   * Several HF Linears over the same input (`outFeatures` each) as one MatMul on their concatenated
-   * weights, split into `splitSizes` after (a single size: no Split). `scales` multiply a part's weight and
-   * bias. onnxruntime constant-folds the concatenation at load, so a decode step runs one larger GEMV
-   * instead of several small ones.
+   * Several HF Linears over the same input (`outFeatures` each) as one projection on their stacked weights,
+   * split into `splitSizes` after (a single size: no Split). `scales` multiply a part's weight and bias.
+   * With float weights onnxruntime constant-folds the concatenation at load, so a decode step runs one
+   * larger GEMV instead of several small ones; a quantizing binding stacks the quantized weights itself.
    */
   private fusedLinear(
     x: Tensor,
@@ -472,34 +472,14 @@ export class LlamaDecoder {
     scales: readonly number[] = prefixes.map(() => 1),
     splitSizes: readonly number[] = outFeatures,
   ): Tensor[] {
-    const inFeatures = x.shape[x.rank - 1] as number;
-    const scaled = (t: Tensor, i: number) => (scales[i] === 1 ? t : mul(t, scales[i]!));
-    const part = (suffix: string, shape: (i: number) => number[]) =>
-      concat(
-        prefixes.map((p, i) => scaled(this.w(`${p}.${suffix}`, shape(i)), i)),
-        0,
-      );
-    let y = matmul(
-      x,
-      transpose(
-        part("weight", (i) => [outFeatures[i]!, inFeatures]),
-        [1, 0],
-      ),
-    );
-    if (bias)
-      y = add(
-        y,
-        part("bias", (i) => [outFeatures[i]!]),
-      );
+    const parts = prefixes.map((prefix, i) => ({ prefix, outFeatures: outFeatures[i]!, scale: scales[i] }));
+    const y = projection(this.weights, x, parts, bias);
     return splitSizes.length === 1 ? [y] : split(y, -1, splitSizes);
   }
 
   /** HF Linear: x @ W^T (+ b), W stored [out, in]. */
   private linear(x: Tensor, prefix: string, outFeatures: number, bias: boolean): Tensor {
-    const inFeatures = x.shape[x.rank - 1] as number;
-    const w = this.w(`${prefix}.weight`, [outFeatures, inFeatures]);
-    const y = matmul(x, transpose(w, [1, 0]));
-    return bias ? add(y, this.w(`${prefix}.bias`, [outFeatures])) : y;
+    return projection(this.weights, x, [{ prefix, outFeatures }], bias);
   }
 
   /** `signedSin`: the sin table with its first half negated, for applyRope's one-Gather rotate_half. */

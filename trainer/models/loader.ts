@@ -4,7 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Graph, type Runtime } from "../engine/index";
+import { Graph, type Runtime, WeightFile } from "../engine/index";
 import {
   SafetensorsCheckpoint,
   SafetensorsError,
@@ -15,8 +15,14 @@ import type { ClipModel } from "./clip";
 import type { HfJson } from "./hf-config";
 import type { LlamaConfig } from "./llama";
 import { CausalLmRunner } from "./multimodal";
+import {
+  type QuantizationOptions,
+  QuantizedWeightStore,
+  quantizationFor,
+  type WeightFormat,
+} from "./quantized-weights";
 import { type Architecture, architectureFor, type ModelType } from "./registry";
-import { frozenWeights, type WeightBinding } from "./weights";
+import { frozenWeights, renamedWeights, type WeightBinding } from "./weights";
 
 export const CONFIG_FILE = "config.json";
 export const PREPROCESSOR_FILE = "preprocessor_config.json";
@@ -144,40 +150,111 @@ export function snapshotWeights(
   });
 }
 
+export interface LoadOptions {
+  /**
+   * "float32" (default): every weight read into memory as float32, baked into the graphs. "int8" /
+   * "int4": the decoder's and the projector's Linear weights quantized block-wise at load time
+   * (com.microsoft.MatMulNBits), one weight read at a time; embeddings, norms, lm_head and the vision
+   * tower stay float32 (see quantized-weights.ts).
+   */
+  weights?: WeightFormat;
+  /** Block size, symmetry, accuracy level, which weights (quantized formats only). */
+  quantization?: Omit<QuantizationOptions, "bits">;
+  /**
+   * Save the graphs here with their weights in files that onnxruntime memory-maps; with a quantized
+   * format the converted weights go to `<directory>/weights-<format>.bin` as they are made, so JS never
+   * holds the model. Needed for checkpoints that do not fit in memory as float32.
+   */
+  directory?: string;
+}
+
 export interface LoadedCausalLm {
   snapshot: HfSnapshot;
   runner: CausalLmRunner;
+  weightFormat: WeightFormat;
   /** The decoder's config, and its weights under LlamaForCausalLM names (`model.layers.0...`,
-   * `lm_head.weight`), as trainer/generate's cached decoder takes them. */
+   * `lm_head.weight`), as trainer/generate's cached decoder takes them. With a quantized format these
+   * are read from the checkpoint on each call (float32): fine for the embedding table, not for a whole
+   * decoder, which should be bound with textBinding. */
   textConfig: LlamaConfig;
   textWeights: (name: string, shape: readonly number[]) => Float32Array;
+  /** The decoder's weights (LlamaForCausalLM names) bound in `graph` in the loaded format, for graphs
+   * built outside the runner (the cached decoder, concept training). */
+  textBinding: (graph: Graph) => WeightBinding;
 }
 
 /** A causal LM (llava, idefics3, llama, qwen2) ready to run: weights read, graphs built on first use. */
-export async function loadCausalLm(dir: string, runtime: Runtime): Promise<LoadedCausalLm> {
+export async function loadCausalLm(
+  dir: string,
+  runtime: Runtime,
+  options: LoadOptions = {},
+): Promise<LoadedCausalLm> {
   const snapshot = await openHfSnapshot(dir);
   const arch = snapshot.architecture;
   if (arch.kind !== "causal-lm") {
     throw new HfSnapshotError("BAD_CONFIG", `${dir}: ${arch.modelType} is not a causal language model`);
   }
+  const format = options.weights ?? "float32";
+  const compileOptions = options.directory ? { directory: options.directory } : {};
+  const names = new Set(snapshot.weightNames.keys());
+  const textConfig = arch.textConfig(snapshot.config, names);
+  const missing = (name: string, asked = name) =>
+    new HfSnapshotError(
+      "MISSING_WEIGHT",
+      `${dir}: the ${snapshot.modelType} builder needs ${asked}${asked === name ? "" : ` (${name})`}, which the checkpoint lacks`,
+    );
+  const quantization = quantizationFor(format, options.quantization);
+  if (quantization) {
+    // Read on demand: nothing is held but what the store converts.
+    const read = (name: string, asked = name): Float32Array => {
+      const stored = snapshot.weightNames.get(name);
+      if (stored === undefined) throw missing(name, asked);
+      return snapshot.checkpoint.readFloat32Sync(stored);
+    };
+    const file = options.directory
+      ? new WeightFile(join(options.directory, `weights-${format}.bin`))
+      : undefined;
+    const store = new QuantizedWeightStore((name) => read(name), quantization, file);
+    const runner = new CausalLmRunner(
+      (graphName) => {
+        const graph = new Graph(`${snapshot.modelType}-${graphName}`);
+        return arch.build(graph, snapshot.config, store.bind(graph), names);
+      },
+      runtime,
+      compileOptions,
+    );
+    return {
+      snapshot,
+      runner,
+      weightFormat: format,
+      textConfig,
+      textWeights: (name) => read(arch.textWeightName(name), name),
+      textBinding: (graph) => renamedWeights(store.bind(graph), arch.textWeightName),
+    };
+  }
   const values = await readWeightsFloat32(snapshot);
   await snapshot.checkpoint.close();
-  const names = new Set(values.keys());
-  const runner = new CausalLmRunner((graphName) => {
-    const graph = new Graph(`${snapshot.modelType}-${graphName}`);
-    return arch.build(graph, snapshot.config, snapshotWeights(graph, snapshot, values), names);
-  }, runtime);
+  const runner = new CausalLmRunner(
+    (graphName) => {
+      const graph = new Graph(`${snapshot.modelType}-${graphName}`);
+      return arch.build(graph, snapshot.config, snapshotWeights(graph, snapshot, values), names);
+    },
+    runtime,
+    compileOptions,
+  );
   const textWeights = (name: string): Float32Array => {
     const data = values.get(arch.textWeightName(name));
-    if (!data) {
-      throw new HfSnapshotError(
-        "MISSING_WEIGHT",
-        `${dir}: the decoder needs ${name} (${arch.textWeightName(name)}), which the checkpoint lacks`,
-      );
-    }
+    if (!data) throw missing(arch.textWeightName(name), name);
     return data;
   };
-  return { snapshot, runner, textConfig: arch.textConfig(snapshot.config, names), textWeights };
+  return {
+    snapshot,
+    runner,
+    weightFormat: format,
+    textConfig,
+    textWeights,
+    textBinding: (graph) => frozenWeights(graph, "float32", textWeights),
+  };
 }
 
 /** A CLIPModel built into `graph` (the caller adds inputs and outputs for what it needs). */

@@ -6,6 +6,7 @@
 import type * as ort from "onnxruntime-node";
 import {
   type CompiledModel,
+  type CompileOptions,
   compile,
   type Graph,
   matmul,
@@ -129,13 +130,15 @@ export class CausalLmRunner {
     /** Builds the model into a fresh graph of the given name (called once per graph variant). */
     private readonly build: (graphName: string) => CausalLm,
     private readonly runtime: Runtime,
+    /** How graphs are compiled: { directory } for weights in files (file-backed or multi-gigabyte). */
+    private readonly compileOptions: CompileOptions = {},
   ) {}
 
   private model(withImages: boolean): { compiled: CompiledModel; model: CausalLm } {
     let entry = this.built.get(withImages);
     if (!entry) {
       const model = this.build(withImages ? "forward_with_images" : "forward");
-      entry = { compiled: compile(buildForwardGraph(model, withImages)), model };
+      entry = { compiled: compile(buildForwardGraph(model, withImages), this.compileOptions), model };
       this.built.set(withImages, entry);
     }
     return entry;
@@ -145,7 +148,10 @@ export class CausalLmRunner {
   async imageFeatures(pixels: PixelValues): Promise<Float32Array> {
     if (!this.featuresGraph) {
       const model = this.build("image_features");
-      this.featuresGraph = { compiled: compile(buildImageFeaturesGraph(model)), model };
+      this.featuresGraph = {
+        compiled: compile(buildImageFeaturesGraph(model), this.compileOptions),
+        model,
+      };
     }
     const { compiled, model } = this.featuresGraph;
     const shape = model.vision!.pixelShape;
