@@ -38,7 +38,8 @@ export const ConceptArtifactHeaderSchema = v.object({
   model: ModelFingerprintSchema,
   name: v.pipe(v.string(), v.regex(CONCEPT_NAME_PATTERN)),
   kind: v.picklist(CONCEPT_KINDS),
-  k: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LATENT_TOKENS)),
+  // k = 0 is the identifier alone (input + output rows); the edge's training API still asks for k >= 1.
+  k: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_LATENT_TOKENS)),
   hidden_size: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_HIDDEN_SIZE)),
   dtype: v.literal("fp16"),
   rows: v.object({

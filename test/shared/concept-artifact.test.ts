@@ -8,6 +8,7 @@ import {
   float32ToFloat16Bits,
   readConceptArtifactHeader,
 } from "../../shared/concept-artifact";
+import { MAX_LATENT_TOKENS } from "../../shared/limits";
 
 function makeArtifact(k = 3, hidden = 8, generation = 0): ConceptArtifact {
   const row = (seed: number) => Float32Array.from({ length: hidden }, (_, i) => Math.sin(seed * 31 + i) * 2);
@@ -79,6 +80,34 @@ describe("concept artifact", () => {
     // Re-encoding decoded rows is lossless.
     expect(encodeConceptArtifact(decoded)).toEqual(bytes);
     expect(readConceptArtifactHeader(bytes).name).toBe("<bo>");
+  });
+
+  it("k = 0: identifier input and output rows only, within the codec's limits", () => {
+    const artifact = makeArtifact(0, 16);
+    const bytes = encodeConceptArtifact(artifact);
+    const headerLength = new DataView(bytes.buffer).getUint32(4, true);
+    expect(bytes.length).toBe(8 + headerLength + 2 * 16 * 2);
+    const decoded = decodeConceptArtifact(bytes);
+    expect(decoded.header.k).toBe(0);
+    expect(decoded.rows.latentInput).toEqual([]);
+    expect(decoded.rows.identifierOutput[3]).toBeCloseTo(artifact.rows.identifierOutput[3]!, 2);
+    expect(encodeConceptArtifact(decoded)).toEqual(bytes);
+    // Still validated: k bounds, integer k, latent_input = k, the row count.
+    for (const k of [-1, 1.5, MAX_LATENT_TOKENS + 1]) {
+      const bad = makeArtifact(0, 16);
+      bad.header.k = k;
+      expect(() => encodeConceptArtifact(bad)).toThrow(/invalid header at k/);
+    }
+    const mismatch = makeArtifact(0, 16);
+    mismatch.header.rows.latent_input = 1;
+    expect(() => encodeConceptArtifact(mismatch)).toThrow(/must equal k/);
+    const extraRow = makeArtifact(0, 16);
+    extraRow.rows.latentInput = [new Float32Array(16)];
+    expect(() => encodeConceptArtifact(extraRow)).toThrow(/expected 0 latent rows/);
+    // A k = 1 header over k = 0 rows is a payload mismatch, not a silent misread.
+    const k1 = encodeConceptArtifact(makeArtifact(1, 16));
+    expect(() => decodeConceptArtifact(k1.subarray(0, k1.length - 32))).toThrow(/payload is/);
+    expect(encodeConceptArtifact(makeArtifact(MAX_LATENT_TOKENS, 4)).length).toBeGreaterThan(0);
   });
 
   it("aligns rows to 8 bytes", () => {
