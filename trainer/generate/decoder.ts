@@ -43,10 +43,12 @@ export type CacheLayout = "append" | "concat";
 /**
  * The cached decoder graph. Inputs: `inputs_embeds` [batch, seq, H], `position_ids` [batch, seq],
  * `attention_bias` [batch, 1, seq, past+seq], `past.<i>.key|value` [past, batch, kv, 1, d] and
- * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs, in order: `logits` [n, V], then the
- * present keys of layers 0..L-1, then their values: [seq, batch, kv, 1, d] (the new rows only) for "append",
- * [past+seq, batch, kv, 1, d] for "concat". The present outputs keep their node names
- * (e.g. `/model/layers.<i>/self_attn/Split/output_1`, see presentOutputNames): renaming them would add an
+ * `logit_positions` int64 [n] (flat indices b*seq + t). Outputs, in order: `logits` [n, V], the hidden
+ * states the lm_head reads at those rows [n, H] (after the final norm; extra output classes such as a
+ * concept's identifier output row are dotted with them, see generate.ts), then the present keys of layers
+ * 0..L-1, then their values: [seq, batch, kv, 1, d] (the new rows only) for "append", [past+seq, batch, kv,
+ * 1, d] for "concat". The hidden and present outputs keep their node names (e.g.
+ * `/model/layers.<i>/self_attn/Split/output_1`, see cachedOutputNames): renaming them would add an
  * Identity node per output, 60 of ~1200 nodes in a SmolVLM-256M decode step.
  */
 export function buildCachedDecoderGraph(
@@ -60,29 +62,51 @@ export function buildCachedDecoderGraph(
   const logitPositions = g.input("logit_positions", "int64", ["n"]);
   const out = decoder.forwardCached(inputs);
   // Only the requested rows meet the lm_head: never [B, T, V].
-  const logits = g.scope("lm_head", () => {
+  const { rows, logits } = g.scope("lm_head", () => {
     const rows = gather(
       reshape(out.hidden, [-1, config.hiddenSize], { shape: ["rows", config.hiddenSize] }),
       logitPositions,
       0,
     );
-    return matmul(rows, transpose(decoder.lmHead(), [1, 0]));
+    return { rows, logits: matmul(rows, transpose(decoder.lmHead(), [1, 0])) };
   });
   g.output(logits, "logits");
+  g.output(rows);
   const [keys, values_] = layout === "append" ? [out.presentKeys, out.presentValues] : [out.keys, out.values];
   for (const t of [...keys, ...values_]) g.output(t);
   return g;
 }
 
-/** Output names of the present keys and values per layer (graph outputs after `logits`). */
+/** Output names of the cached decoder graph: logits, the hidden rows, present keys and values per layer. */
+export function cachedOutputNames(
+  model: CompiledModel,
+  layers: number,
+): { hidden: string; keys: string[]; values: string[] } {
+  if (model.outputNames.length !== 2 + 2 * layers || model.outputNames[0] !== "logits") {
+    throw new Error(`not a cached decoder with ${layers} layers: outputs ${model.outputNames.length}`);
+  }
+  return {
+    hidden: model.outputNames[1]!,
+    keys: model.outputNames.slice(2, 2 + layers),
+    values: model.outputNames.slice(2 + layers),
+  };
+}
+
+/** Output names of the present keys and values per layer. */
 export function presentOutputNames(
   model: CompiledModel,
   layers: number,
 ): { keys: string[]; values: string[] } {
-  if (model.outputNames.length !== 1 + 2 * layers || model.outputNames[0] !== "logits") {
-    throw new Error(`not a cached decoder with ${layers} layers: outputs ${model.outputNames.length}`);
-  }
-  return { keys: model.outputNames.slice(1, 1 + layers), values: model.outputNames.slice(1 + layers) };
+  const { keys, values } = cachedOutputNames(model, layers);
+  return { keys, values };
+}
+
+/** What one step returns when the hidden rows are asked for too. */
+export interface StepOutputs {
+  /** [N * V] logits at `logitsAt`. */
+  logits: Float32Array;
+  /** [N * H] the final-norm hidden states the lm_head read at `logitsAt`. */
+  hidden: Float32Array;
 }
 
 export interface StepInput {
@@ -111,7 +135,7 @@ export class CachedDecoder {
   readonly modelId: string;
   readonly cacheLayout: CacheLayout;
   private readonly runtime: Runtime;
-  private readonly present: { keys: string[]; values: string[] };
+  private readonly present: { hidden: string; keys: string[]; values: string[] };
 
   constructor(
     readonly model: CompiledModel,
@@ -122,7 +146,7 @@ export class CachedDecoder {
     this.runtime = options.runtime;
     this.modelId = options.modelId;
     this.cacheLayout = options.cacheLayout ?? "append";
-    this.present = presentOutputNames(model, config.numLayers);
+    this.present = cachedOutputNames(model, config.numLayers);
   }
 
   static build(config: LlamaConfig, values: WeightValues, options: CachedDecoderOptions): CachedDecoder {
@@ -144,6 +168,23 @@ export class CachedDecoder {
    * and returns the logits at `logitsAt` as [N * V].
    */
   async step(cache: KvCache, input: StepInput): Promise<Float32Array> {
+    return (await this.run(cache, input, false)).logits;
+  }
+
+  /**
+   * step(), also returning the final-norm hidden states at `logitsAt` (the lm_head's input), for extra
+   * output classes whose logits are hidden . row (a concept's identifier output row).
+   */
+  async stepOutputs(cache: KvCache, input: StepInput): Promise<StepOutputs> {
+    const out = await this.run(cache, input, true);
+    return { logits: out.logits, hidden: out.hidden! };
+  }
+
+  private async run(
+    cache: KvCache,
+    input: StepInput,
+    withHidden: boolean,
+  ): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
     const c = this.config;
     const { batch } = cache;
     const seq = input.seq;
@@ -172,6 +213,7 @@ export class CachedDecoder {
       ]),
     };
     const fetches: Record<string, ort.Tensor | null> = { logits: null };
+    if (withHidden) fetches[this.present.hidden] = null;
     for (let i = 0; i < c.numLayers; i++) {
       feeds[`past.${i}.key`] = ortTensor("float32", cache.pastView(cache.keys[i]!, past), cacheDims(past));
       feeds[`past.${i}.value`] = ortTensor(
@@ -193,6 +235,7 @@ export class CachedDecoder {
       cache.adopt(full("key"), full("value"), past + seq);
     }
     cache.commit(seq);
-    return out.logits!.data as Float32Array;
+    const logits = out.logits!.data as Float32Array;
+    return withHidden ? { logits, hidden: out[this.present.hidden]!.data as Float32Array } : { logits };
   }
 }

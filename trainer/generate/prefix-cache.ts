@@ -5,10 +5,19 @@
 import type { KvCache } from "./kv-cache";
 import { LruCache, type LruStats } from "./lru";
 
-/** One cached prefix: a batch-1 cache holding exactly its positions, and the logits after its last one. */
+/**
+ * One cached prefix: a batch-1 cache holding exactly its positions, and the logits after its last one
+ * with the final-norm hidden state they came from (extra output classes are dotted with it).
+ */
 export interface PrefixEntry {
   cache: KvCache;
   lastLogits: Float32Array;
+  lastHidden: Float32Array;
+}
+
+/** Bytes a prefix entry holds (the cache budget's measure). */
+export function prefixEntryBytes(entry: PrefixEntry): number {
+  return entry.cache.bytes + entry.lastLogits.byteLength + entry.lastHidden.byteLength;
 }
 
 export const DEFAULT_PREFIX_CACHE_BYTES = 256 * 1024 * 1024;
@@ -17,7 +26,7 @@ export class PrefixCache {
   private readonly lru: LruCache<PrefixEntry>;
 
   constructor(budgetBytes = DEFAULT_PREFIX_CACHE_BYTES) {
-    this.lru = new LruCache(budgetBytes, (e) => e.cache.bytes + e.lastLogits.byteLength);
+    this.lru = new LruCache(budgetBytes, prefixEntryBytes);
   }
 
   private static key(modelId: string, prefixKey: string): string {

@@ -3,7 +3,7 @@
  * trainer/generate's PrefixCache lacks for serving: dropping every prefix of a purged concept. Each request
  * gets a one-entry PrefixCache view (generate() takes that type); a prefix it computed is adopted back.
  */
-import { LruCache, type LruStats, PrefixCache, type PrefixEntry } from "../generate/index";
+import { LruCache, type LruStats, PrefixCache, type PrefixEntry, prefixEntryBytes } from "../generate/index";
 
 export class ConceptPrefixStore {
   private readonly lru: LruCache<PrefixEntry>;
@@ -11,7 +11,7 @@ export class ConceptPrefixStore {
   private readonly byConcept = new Map<string, Set<string>>();
 
   constructor(budgetBytes: number) {
-    this.lru = new LruCache(budgetBytes, (e) => e.cache.bytes + e.lastLogits.byteLength);
+    this.lru = new LruCache(budgetBytes, prefixEntryBytes);
   }
 
   /** A PrefixCache for one request: holds the stored entry for `key` when there is one. */

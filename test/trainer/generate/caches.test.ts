@@ -119,9 +119,13 @@ describe("ImageFeatureCache", () => {
 
 describe("PrefixCache", () => {
   it("keys by model id and prefix key, evicting the least recently used prefix", () => {
-    const entry = () => ({ cache: new KvCache(2, 1, 8, 4), lastLogits: new Float32Array(16) });
+    const entry = () => ({
+      cache: new KvCache(2, 1, 8, 4),
+      lastLogits: new Float32Array(16),
+      lastHidden: new Float32Array(8),
+    });
     const one = entry();
-    const bytes = one.cache.bytes + one.lastLogits.byteLength;
+    const bytes = one.cache.bytes + one.lastLogits.byteLength + one.lastHidden.byteLength;
     const cache = new PrefixCache(2 * bytes);
     cache.set("model-a", "p1", one);
     cache.set("model-b", "p1", entry());
