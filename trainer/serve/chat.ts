@@ -61,6 +61,8 @@ export async function runChat(
       // The position table ends at max_position_embeddings: the answer stops there at the latest.
       maxNewTokens: Math.min(o.max_tokens, model.textConfig.maxPositionEmbeddings - prompt.ids.length),
       sampling: { temperature: o.temperature, topK: o.top_k, topP: o.top_p, seed: 0 },
+      // The mentioned concepts' names are extra output classes (Yo'LLaVA's answers say "<bo>").
+      extraClasses: prompt.extraClasses,
       stopTokenIds: tok.eosId === undefined ? [] : [tok.eosId],
       stopStrings: o.stop,
       decode: (ids) => tok.decode(ids, { skipSpecialTokens: true }),

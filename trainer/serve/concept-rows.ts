@@ -1,8 +1,9 @@
 /**
  * Concept artifacts as the prompt uses them (the Yo'LLaVA layout trainer/personalize trains with): the
- * system turn introduces each concept as "<bo> is <bo:1>...<bo:k>." (identifier row, k latent rows) and
- * every mention of `<bo>` is the identifier input row alone. The identifier output row (lm_head) is not an
- * input. Decoded artifacts are cached by (concept, version) and dropped when the edge purges the concept.
+ * system turn introduces each concept as "<bo> is <bo:1>...<bo:k>." (identifier row, k latent rows; no
+ * sentence when k = 0) and every mention of `<bo>` is the identifier input row alone. The identifier
+ * output row (lm_head) is an extra output class in generation, so answers can say `<bo>`. Decoded
+ * artifacts are cached by (concept, version) and dropped when the edge purges the concept.
  */
 import {
   ConceptArtifactError,
@@ -17,8 +18,10 @@ export interface ConceptInput {
   header: ConceptArtifactHeader;
   /** [hidden] */
   identifier: Float32Array;
-  /** [k * hidden] */
+  /** [k * hidden] (empty when k = 0) */
   latent: Float32Array;
+  /** [hidden] the identifier output row: logit = final-norm hidden . output */
+  output: Float32Array;
 }
 
 export class ConceptRowsCache {
@@ -53,7 +56,7 @@ export class ConceptRowsCache {
       rows.latentInput.forEach((row, i) => {
         latent.set(row, i * this.hiddenSize);
       });
-      input = { header, identifier: rows.identifierInput, latent };
+      input = { header, identifier: rows.identifierInput, latent, output: rows.identifierOutput };
     } catch (error) {
       if (error instanceof ConceptArtifactError)
         throw new ServeError("invalid_concept", `${segment.name}: ${error.message}`);

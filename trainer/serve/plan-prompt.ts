@@ -1,12 +1,15 @@
 /**
  * A prompt plan (shared/prompt-plan.ts) as input embeddings for the base model. The system turn introduces
- * every mentioned concept ("<bo> is <bo:1>...<bo:k>.", see concept-rows.ts); the chat template renders the
- * turns (user text tokenized with special tokens disabled); concept rows and image features are spliced over
- * their placeholder positions. The concept introduction is the cacheable prefix: the prefix KV cache keys
- * on (model, concept versions, rendered template ids).
+ * every mentioned concept ("<bo> is <bo:1>...<bo:k>.", the segments training uses: conceptSystemSegments
+ * of trainer/personalize/concept-prompt.ts, so a k = 0 concept gets no sentence, as in training); the chat
+ * template renders the turns (user text tokenized with special tokens disabled); concept rows and image
+ * features are spliced over their placeholder positions. The concept introduction is the cacheable prefix:
+ * the prefix KV cache keys on (model, concept versions, rendered template ids). The mentioned concepts'
+ * identifiers are also extra output classes for generation (the answer can say "<bo>").
  */
 import type { ConceptSegment, ImageRef, PromptPlan } from "../../shared/prompt-plan";
-import { assembleEmbeddings, contentKey, type Splice } from "../generate/index";
+import { assembleEmbeddings, contentKey, type ExtraClass, type Splice } from "../generate/index";
+import { conceptSystemSegments, parseSlotName } from "../personalize/concept-prompt";
 import {
   PromptRenderError,
   type PromptSegment,
@@ -20,13 +23,16 @@ import type { BaseModel } from "./base-model";
 import type { ConceptInput, ConceptRowsCache } from "./concept-rows";
 import { ServeError } from "./errors";
 
-const LATENT_SLOT = "#latent";
-
 export interface PlanPrompt {
   ids: number[];
   embeds: Float32Array;
   /** Cacheable prefix (up to the end of the concept introduction), when the prompt has one. */
   prefix: { length: number; key: string; concepts: string[] } | undefined;
+  /**
+   * One per mentioned concept, in order of first mention: its name (as the plan spells it), identifier
+   * output row (logit) and identifier input row (what follows it), for generate's extraClasses.
+   */
+  extraClasses: ExtraClass[];
 }
 
 export function imageBytes(ref: ImageRef): Uint8Array {
@@ -43,31 +49,30 @@ function conceptTurns(
   turns: PromptTurn[];
   images: (ImageRef | "batch")[];
   inputs: Map<string, ConceptInput>;
+  names: Map<string, string>;
   versions: string[];
 } {
   const inputs = new Map<string, ConceptInput>();
+  const names = new Map<string, string>();
   const versions: string[] = [];
   const seen = (segment: ConceptSegment) => {
     if (!inputs.has(segment.concept)) {
       inputs.set(segment.concept, concepts.get(segment));
+      names.set(segment.concept, segment.name);
       versions.push(`${segment.concept}@${segment.version}`);
     }
     return 1;
   };
   const { turns, images } = promptTurnsFromPlan(plan.turns, seen);
-  if (inputs.size === 0) return { turns, images, inputs, versions };
-  const intro: PromptSegment[] = [];
-  for (const [id, input] of inputs) {
-    if (intro.length > 0) intro.push({ type: "text", text: " " });
-    intro.push({ type: "concept", concept: id, rows: 1 });
-    intro.push({ type: "text", text: " is " });
-    intro.push({ type: "concept", concept: `${id}${LATENT_SLOT}`, rows: input.header.k });
-    intro.push({ type: "text", text: "." });
-  }
+  // Slots are named by concept id (names may repeat across tenants' concepts; ids do not).
+  const intro: PromptSegment[] = conceptSystemSegments(
+    [...inputs].map(([id, input]) => ({ name: id, k: input.header.k })),
+  );
+  if (intro.length === 0) return { turns, images, inputs, names, versions };
   const first = turns[0];
   if (first?.role === "system") first.segments = [...intro, { type: "text", text: " " }, ...first.segments];
   else turns.unshift({ role: "system", segments: intro });
-  return { turns, images, inputs, versions };
+  return { turns, images, inputs, names, versions };
 }
 
 /** Renders the plan's turns; `batchImage` fills `batch_image` segments (recognition). */
@@ -84,7 +89,7 @@ export async function planPrompt(
     );
   }
   try {
-    const { turns, images, inputs: conceptInputs, versions } = conceptTurns(plan, concepts);
+    const { turns, images, inputs: conceptInputs, names, versions } = conceptTurns(plan, concepts);
     const inputs = await Promise.all(
       images.map((ref) => {
         const resolved = ref === "batch" ? batchImage : ref;
@@ -110,8 +115,8 @@ export async function planPrompt(
     const splices: Splice[] = [];
     let prefixLength = 0;
     for (const placement of rendered.concepts) {
-      const latent = placement.concept.endsWith(LATENT_SLOT);
-      const id = latent ? placement.concept.slice(0, -LATENT_SLOT.length) : placement.concept;
+      const { name: id, part } = parseSlotName(placement.concept);
+      const latent = part === "latent";
       const input = conceptInputs.get(id)!;
       splices.push({ position: placement.start, rows: latent ? input.latent : input.identifier });
       if (latent) prefixLength = Math.max(prefixLength, placement.start + placement.rows);
@@ -145,7 +150,12 @@ export async function planPrompt(
             concepts: [...conceptInputs.keys()],
           }
         : undefined;
-    return { ids: rendered.ids, embeds, prefix };
+    const extraClasses = [...conceptInputs].map(([id, input]) => ({
+      text: names.get(id)!,
+      output: input.output,
+      input: input.identifier,
+    }));
+    return { ids: rendered.ids, embeds, prefix, extraClasses };
   } catch (error) {
     if (error instanceof ImageDecodeError)
       throw new ServeError("invalid_image", `${error.code}: ${error.message}`);

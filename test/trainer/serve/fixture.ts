@@ -17,7 +17,8 @@ export const SECRET = "serve-test-secret-0123456789abcdef";
 export const MODEL_ID = "fixture/llava";
 export const HIDDEN = 64;
 
-export function artifact(name: string, version: number, k = 2, fill = 0.01): string {
+/** A concept artifact (base64); `output` replaces the identifier output row (default: small, never wins). */
+export function artifact(name: string, version: number, k = 2, fill = 0.01, output?: Float32Array): string {
   const row = (seed: number) => Float32Array.from({ length: HIDDEN }, (_, i) => Math.sin(i + seed) * fill);
   const bytes = encodeConceptArtifact({
     header: {
@@ -35,7 +36,7 @@ export function artifact(name: string, version: number, k = 2, fill = 0.01): str
     rows: {
       identifierInput: row(0),
       latentInput: Array.from({ length: k }, (_, i) => row(i + 1)),
-      identifierOutput: row(99),
+      identifierOutput: output ?? row(99),
       generation: [],
     },
   });
