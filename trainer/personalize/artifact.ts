@@ -1,6 +1,6 @@
 // Trained concept <-> YOCN artifact (shared/concept-artifact.ts): fp16 rows in the order identifier input,
-// k latent input rows, identifier output row; the model fingerprint is checked when a concept is loaded
-// for a base model.
+// k latent input rows (k = 0 allowed), identifier output row; the model fingerprint is checked when a
+// concept is loaded for a base model.
 
 import {
   type ConceptArtifact,
@@ -19,8 +19,6 @@ export function conceptArtifact(
   meta: { fingerprint: ModelFingerprint; kind: ConceptKind; report: TrainingReport; version?: number },
 ): ConceptArtifact {
   const h = rows.output.length;
-  // The codec needs k >= 1; a k = 0 concept (an ablation) is not a shippable artifact.
-  if (rows.k < 1) throw new ConceptTrainingError("bad_options", "an artifact needs at least one latent row");
   const header: ConceptArtifactHeader = {
     format_version: 1,
     model: meta.fingerprint,

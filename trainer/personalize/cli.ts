@@ -130,7 +130,6 @@ export async function personalizeCli(argv: string[]): Promise<number> {
         seed: num(values.seed),
         onProgress: (p) => print({ event: "progress", ...p }),
       });
-      if (!result.artifact) throw new ConceptTrainingError("bad_options", "k = 0 concepts are not artifacts");
       await writeFile(need("out"), result.artifact);
       print({ trained: need("out"), bytes: result.artifact.length, report: result.report });
       return 0;

@@ -3,7 +3,10 @@
 // leaves placeholder positions where the concept's rows are spliced into the input embeddings.
 //
 // Slots are concept segments named `<bo>` (the identifier input row, 1 row) and `<bo>#latent` (the k
-// latent rows). The system turn introduces every concept of the request: "<bo> is <bo:1>...<bo:k>."
+// latent rows). The system turn introduces every concept of the request: "<bo> is <bo:1>...<bo:k>."; a
+// k = 0 concept gets no sentence ("<bo> is ." would say nothing), so it is met only where it is mentioned.
+// trainer/serve/plan-prompt.ts builds its introduction with conceptSystemSegments too: training and
+// serving prompts are the same.
 
 import { CONCEPT_MENTION_PATTERN } from "../../shared/concept-name";
 import type { PromptSegment, PromptTurn } from "../text/prompt";

@@ -107,8 +107,8 @@ export interface ConceptTrainingReport extends TrainingReport {
 export interface TrainedConcept {
   rows: ConceptRowsInput;
   report: ConceptTrainingReport;
-  /** The YOCN artifact (absent when k = 0, which the format does not allow). */
-  artifact?: Uint8Array;
+  /** The YOCN artifact (k = 0 included: identifier input and output rows only). */
+  artifact: Uint8Array;
 }
 
 function checkOptions(o: TrainConceptOptions): void {
@@ -369,17 +369,14 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     train_ms: trainMs,
   };
   progress({ phase: "done", epoch: epochsRun, step, totalSteps });
-  const artifact =
-    k >= 1
-      ? encodeConcept(
-          conceptArtifact(rows, {
-            fingerprint: model.fingerprint,
-            kind: options.kind,
-            report,
-            version: options.version,
-          }),
-        )
-      : undefined;
+  const artifact = encodeConcept(
+    conceptArtifact(rows, {
+      fingerprint: model.fingerprint,
+      kind: options.kind,
+      report,
+      version: options.version,
+    }),
+  );
   return { rows, report, artifact };
 }
 

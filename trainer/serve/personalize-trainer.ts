@@ -64,7 +64,6 @@ export async function createConceptTrainer(model: BaseModel, config: ServeConfig
           onProgress: (p) => onProgress(jobProgress(p)),
           signal,
         });
-        if (!trained.artifact) throw new Error("trainConcept returned no artifact");
         return trained.artifact;
       } catch (error) {
         if (error instanceof ConceptTrainingError && error.code === "cancelled")

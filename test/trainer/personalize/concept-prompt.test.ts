@@ -32,6 +32,23 @@ describe("concept prompts", () => {
     expect(parseSlotName(slotName("<bo>", "latent"))).toEqual({ name: "<bo>", part: "latent" });
   });
 
+  it("k = 0: no sentence for that concept (nothing to say), and no system turn when it is alone", () => {
+    expect(conceptSystemSegments([{ name: "<bo>", k: 0 }])).toEqual([]);
+    expect(
+      conceptSystemSegments([
+        { name: "<bo>", k: 0 },
+        { name: "<mochi>", k: 1 },
+      ]),
+    ).toEqual([
+      { type: "concept", concept: "<mochi>", rows: 1 },
+      { type: "text", text: " is " },
+      { type: "concept", concept: "<mochi>#latent", rows: 1 },
+      { type: "text", text: "." },
+    ]);
+    const turns = conversationTurns({ concepts: [{ name: "<bo>", k: 0 }], images: 0, question: [] });
+    expect(turns.map((t) => t.role)).toEqual(["user"]);
+  });
+
   it("turns only known mentions into slots", () => {
     expect(mentionSegments("Are <bo> and <mochi> with <unknown>?", new Set(["<bo>", "<mochi>"]))).toEqual([
       { type: "text", text: "Are " },

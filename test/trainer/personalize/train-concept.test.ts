@@ -95,6 +95,23 @@ describe("trainConcept", () => {
     }
   });
 
+  it("k = 0 (the latent-tokens ablation) is a shippable artifact: identifier input and output rows", async () => {
+    const trained = await trainConcept(options({ latentTokens: 0, epochs: 1 }));
+    const h = model.textConfig.hiddenSize;
+    expect(trained.rows.input).toHaveLength(h);
+    const decoded = decodeConceptArtifact(trained.artifact);
+    expect(decoded.header).toMatchObject({ k: 0, rows: { latent_input: 0, identifier_output: 1 } });
+    expect(decoded.rows.latentInput).toEqual([]);
+    const { rows } = loadConceptRows(trained.artifact, model.fingerprint);
+    expect(rows.k).toBe(0);
+    expect(rows.input).toHaveLength(h);
+    rows.output.forEach((x, i) => {
+      expect(Math.abs(x - trained.rows.output[i]!)).toBeLessThanOrEqual(
+        Math.abs(trained.rows.output[i]!) * 2 ** -11 + 6e-8,
+      );
+    });
+  });
+
   it("selects the checkpoint on held-out photos and negatives, never training images", async () => {
     const { report } = await trainConcept(options({ epochs: 3 }));
     expect(report.data.train_photos + report.data.validation_photos).toBe(5);
