@@ -23,7 +23,7 @@ import {
   transpose,
 } from "../engine/index";
 import { type LlamaConfig, LlamaDecoder } from "../models/llama";
-import { frozenWeights, type WeightValues } from "../models/weights";
+import { frozenWeights, type WeightBinding, type WeightValues } from "../models/weights";
 import { KvCache } from "./kv-cache";
 
 /**
@@ -36,6 +36,18 @@ import { KvCache } from "./kv-cache";
 export const DECODE_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   extra: { session: { "intra_op.allow_spinning": "0" } },
 };
+
+/**
+ * The decoder's weights (LlamaForCausalLM names): float32 values, baked in as initializers, or a binding
+ * in the loaded format (`loadCausalLm(...).textBinding`: int8/int4 MatMulNBits over weights the loader
+ * converted once, shared by every graph of the process).
+ */
+export type DecoderWeights = WeightValues | { readonly binding: (graph: Graph) => WeightBinding };
+
+/** The weights of `graph`'s decoder: frozen float32 initializers for values, else the given binding. */
+export function bindDecoderWeights(graph: Graph, weights: DecoderWeights): WeightBinding {
+  return typeof weights === "function" ? frozenWeights(graph, "float32", weights) : weights.binding(graph);
+}
 
 /** "append": preallocated buffers, new rows written in place; "concat": full present out, fed back. */
 export type CacheLayout = "append" | "concat";
@@ -53,11 +65,11 @@ export type CacheLayout = "append" | "concat";
  */
 export function buildCachedDecoderGraph(
   config: LlamaConfig,
-  values: WeightValues,
+  weights: DecoderWeights,
   layout: CacheLayout = "append",
 ): Graph {
   const g = new Graph(layout === "append" ? "decoder_cached" : "decoder_cached_concat");
-  const decoder = new LlamaDecoder(g, config, frozenWeights(g, "float32", values));
+  const decoder = new LlamaDecoder(g, config, bindDecoderWeights(g, weights));
   const inputs = decoder.cachedInputs();
   const logitPositions = g.input("logit_positions", "int64", ["n"]);
   const out = decoder.forwardCached(inputs);
@@ -72,8 +84,8 @@ export function buildCachedDecoderGraph(
   });
   g.output(logits, "logits");
   g.output(rows);
-  const [keys, values_] = layout === "append" ? [out.presentKeys, out.presentValues] : [out.keys, out.values];
-  for (const t of [...keys, ...values_]) g.output(t);
+  const [keys, values] = layout === "append" ? [out.presentKeys, out.presentValues] : [out.keys, out.values];
+  for (const t of [...keys, ...values]) g.output(t);
   return g;
 }
 
@@ -149,8 +161,8 @@ export class CachedDecoder {
     this.present = cachedOutputNames(model, config.numLayers);
   }
 
-  static build(config: LlamaConfig, values: WeightValues, options: CachedDecoderOptions): CachedDecoder {
-    const graph = buildCachedDecoderGraph(config, values, options.cacheLayout);
+  static build(config: LlamaConfig, weights: DecoderWeights, options: CachedDecoderOptions): CachedDecoder {
+    const graph = buildCachedDecoderGraph(config, weights, options.cacheLayout);
     const model = compile(
       graph,
       options.directory ? { directory: options.directory, weightsFingerprint: options.modelId } : {},

@@ -5,6 +5,7 @@
 // graph the loader builds, in memory or, for checkpoints that do not fit as float32, in a WeightFile that
 // onnxruntime memory-maps (graphs then reference file ranges, and JS never holds more than one tensor).
 
+import { closeSync, openSync, readSync } from "node:fs";
 import {
   type FileReference,
   type Graph,
@@ -13,13 +14,16 @@ import {
   type Tensor,
   type WeightFile,
 } from "../engine/index";
+import { EXTERNAL_DATA_ALIGNMENT } from "../engine/onnx";
 import {
   type BlockQuantized,
+  blobSizeOf,
   checkBlockQuantOptions,
   concatQuantized,
   kBlocksOf,
   type QuantBits,
   quantizeBlockwise,
+  zeroPointBytesPerRow,
 } from "../engine/quantize";
 import { denseProjection, type LinearPart, type WeightBinding, type WeightValues } from "./weights";
 
@@ -83,6 +87,9 @@ export class QuantizedWeightStore {
   readonly options: Required<Omit<QuantizationOptions, "include">> & Pick<QuantizationOptions, "include">;
   private readonly floats = new Map<string, Stored<Float32Array>>();
   private readonly linears = new Map<string, StoredLinear>();
+  /** Each Linear quantized as in the checkpoint (no scale), by `${prefix}|${inFeatures}`. */
+  private readonly parts = new Map<string, StoredLinear>();
+  private newQuantizedBytes = 0;
 
   constructor(
     private readonly values: WeightValues,
@@ -99,13 +106,9 @@ export class QuantizedWeightStore {
     checkBlockQuantOptions({ ...this.options });
   }
 
-  /** Bytes of quantized data, scales and zero points so far (the MatMulNBits weights). */
+  /** Bytes of quantized data, scales and zero points made so far (each Linear once, however many graphs bind it). */
   get quantizedBytes(): number {
-    let total = 0;
-    const size = (s?: Stored<Uint8Array | Float32Array>) =>
-      s ? ("file" in s ? s.file.length : s.data.byteLength) : 0;
-    for (const l of this.linears.values()) total += size(l.data) + size(l.scales) + size(l.zeroPoints);
-    return total;
+    return this.newQuantizedBytes;
   }
 
   /** A binding for `graph`: weight() gives float32 initializers, linear() MatMulNBits where included. */
@@ -135,42 +138,190 @@ export class QuantizedWeightStore {
     return (this.options.include ?? NOT_VISION_TOWER)(weightName);
   }
 
+  /**
+   * The stacked quantized weights of `parts` (one HF Linear, or a fused projection such as the cached
+   * decoder's q/k/v). Each Linear is quantized once per store, unscaled, whatever graph asks first: the
+   * training graph's separate q_proj and the cached decoder's fused [q/sqrt(d); k; v] share its data and
+   * zero points (a fused request quantizes its missing parts together, so their rows are adjacent and the
+   * stack is a view; parts quantized apart are copied, not re-quantized). Only scales and biases of
+   * scaled parts are new values.
+   */
   linearWeight(parts: readonly LinearPart[], inFeatures: number, bias: boolean): StoredLinear {
     const key = `${parts.map((p) => `${p.prefix}*${p.scale ?? 1}`).join("+")}|${inFeatures}|${bias}`;
     let stored = this.linears.get(key);
-    if (!stored) {
+    if (stored) return stored;
+    const quantizedParts = this.quantizedParts(parts, inFeatures);
+    const factors = parts.map((p) => p.scale ?? 1);
+    const first = quantizedParts[0]!;
+    const { bits, blockSize, symmetric } = first.q;
+    const scaled = (values: Stored<Float32Array>[]) =>
+      factors.every((f) => f === 1)
+        ? this.stacked(values, asFloats)
+        : this.keep(
+            asFloats(
+              concatBytes(
+                values.map((v, i) => {
+                  const f = scaleBy(asFloats(storedBytes(v)), factors[i]!);
+                  return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+                }),
+              ),
+            ),
+          );
+    const zeroPoints = first.zeroPoints
+      ? this.stacked(
+          quantizedParts.map((p) => p.zeroPoints!),
+          asBytes,
+        )
+      : undefined;
+    stored = {
+      q: { n: quantizedParts.reduce((a, p) => a + p.q.n, 0), k: inFeatures, bits, blockSize, symmetric },
+      data: this.stacked(
+        quantizedParts.map((p) => p.data),
+        asBytes,
+      ),
+      scales: scaled(quantizedParts.map((p) => p.scales)),
+      ...(zeroPoints ? { zeroPoints } : {}),
+      ...(bias
+        ? {
+            bias: scaled(parts.map((p) => this.floatWeight(`${p.prefix}.bias`, [p.outFeatures]))),
+          }
+        : {}),
+    };
+    this.linears.set(key, stored);
+    return stored;
+  }
+
+  /** Each part quantized (unscaled), once per store; missing parts are quantized and written together. */
+  private quantizedParts(parts: readonly LinearPart[], inFeatures: number): StoredLinear[] {
+    const partKey = (p: LinearPart) => `${p.prefix}|${inFeatures}`;
+    const missing = parts.filter(
+      (p, i) => !this.parts.has(partKey(p)) && parts.findIndex((o) => o.prefix === p.prefix) === i,
+    );
+    if (missing.length > 0) {
       const { bits, blockSize, symmetric } = this.options;
-      const quantized = parts.map((p) => {
+      const quantized = missing.map((p) => {
         const w = this.values(`${p.prefix}.weight`, [p.outFeatures, inFeatures]) as Float32Array;
         return quantizeBlockwise(w, p.outFeatures, inFeatures, { bits, blockSize, symmetric });
       });
-      const q = concatQuantized(
-        quantized,
-        parts.map((p) => p.scale ?? 1),
-      );
+      const { data, scales, zeroPoints, ...shape } = concatQuantized(quantized);
       quantized.length = 0; // the parts' arrays are garbage from here
-      let biasValues: Float32Array | undefined;
-      if (bias) {
-        biasValues = new Float32Array(q.n);
-        let at = 0;
-        for (const p of parts) {
-          const b = this.values(`${p.prefix}.bias`, [p.outFeatures]) as Float32Array;
-          for (let i = 0; i < b.length; i++) biasValues[at + i] = b[i]! * (p.scale ?? 1);
-          at += p.outFeatures;
-        }
-      }
-      const { data, scales, zeroPoints, ...shape } = q;
-      stored = {
-        q: shape,
+      this.newQuantizedBytes += data.byteLength + scales.byteLength + (zeroPoints?.byteLength ?? 0);
+      const all = {
         data: this.keep(data),
         scales: this.keep(scales),
-        ...(zeroPoints ? { zeroPoints: this.keep(zeroPoints) } : {}),
-        ...(biasValues ? { bias: this.keep(biasValues) } : {}),
+        zeroPoints: zeroPoints ? this.keep(zeroPoints) : undefined,
       };
-      this.linears.set(key, stored);
+      const kBlocks = kBlocksOf(inFeatures, blockSize);
+      let row = 0;
+      for (const p of missing) {
+        const rows = (from: number, perRow: number) => ({
+          from: from * perRow,
+          length: p.outFeatures * perRow,
+        });
+        const slice = <T extends Uint8Array | Float32Array>(s: Stored<T>, perRow: number, bytes: number) => {
+          const r = rows(row, perRow);
+          return sliceStored(s, r.from, r.length, bytes);
+        };
+        this.parts.set(partKey(p), {
+          q: { ...shape, n: p.outFeatures },
+          data: slice(all.data, kBlocks * blobSizeOf(bits, blockSize), 1),
+          scales: slice(all.scales, kBlocks, 4),
+          ...(all.zeroPoints
+            ? { zeroPoints: slice(all.zeroPoints, zeroPointBytesPerRow(bits, kBlocks), 1) }
+            : {}),
+        });
+        row += p.outFeatures;
+      }
     }
-    return stored;
+    return parts.map((p) => this.parts.get(partKey(p))!);
   }
+
+  /** Stored ranges stacked: a view when they are adjacent (and aligned for memory-mapping), else a copy. */
+  private stacked<T extends Uint8Array | Float32Array>(
+    values: Stored<T>[],
+    wrap: (bytes: Uint8Array) => T,
+  ): Stored<T> {
+    const joined = joinStored(values);
+    if (joined) return joined;
+    return this.keep(wrap(concatBytes(values.map(storedBytes))));
+  }
+}
+
+const asFloats = (bytes: Uint8Array) =>
+  new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+const asBytes = (bytes: Uint8Array) => bytes;
+
+/** The bytes of a stored range (read back from the weight file when it is there). */
+function storedBytes(s: Stored<Uint8Array | Float32Array>): Uint8Array {
+  if ("data" in s) return new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength);
+  const bytes = new Uint8Array(s.file.length);
+  const fd = openSync(s.file.file, "r");
+  try {
+    for (let read = 0; read < bytes.length; ) {
+      const n = readSync(fd, bytes, read, bytes.length - read, s.file.offset + read);
+      if (n === 0) throw new Error(`${s.file.file}: short read at ${s.file.offset + read}`);
+      read += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}
+
+function concatBytes(arrays: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(arrays.reduce((a, x) => a + x.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+function scaleBy(values: Float32Array, factor: number): Float32Array {
+  return factor === 1 ? values : values.map((v) => v * factor);
+}
+
+/** Elements [from, from + length) of a stored range (element size `bytes`). */
+function sliceStored<T extends Uint8Array | Float32Array>(
+  s: Stored<T>,
+  from: number,
+  length: number,
+  bytes: number,
+): Stored<T> {
+  if ("data" in s) return { data: s.data.subarray(from, from + length) as T };
+  return { file: { file: s.file.file, offset: s.file.offset + from * bytes, length: length * bytes } };
+}
+
+/**
+ * Adjacent ranges as one (same buffer or file, each starting where the previous ends), or undefined. A
+ * file range must start at an aligned offset: onnxruntime memory-maps external data from there.
+ */
+function joinStored<T extends Uint8Array | Float32Array>(values: Stored<T>[]): Stored<T> | undefined {
+  const first = values[0]!;
+  if ("data" in first) {
+    if (values.length === 1) return first;
+    let end = first.data.byteOffset + first.data.byteLength;
+    for (const v of values.slice(1)) {
+      if (!("data" in v) || v.data.buffer !== first.data.buffer || v.data.byteOffset !== end)
+        return undefined;
+      end += v.data.byteLength;
+    }
+    const bytesPer = first.data.BYTES_PER_ELEMENT;
+    const all = new (first.data.constructor as new (b: ArrayBufferLike, o: number, n: number) => T)(
+      first.data.buffer,
+      first.data.byteOffset,
+      (end - first.data.byteOffset) / bytesPer,
+    );
+    return { data: all };
+  }
+  if (first.file.offset % EXTERNAL_DATA_ALIGNMENT !== 0) return undefined;
+  let end = first.file.offset + first.file.length;
+  for (const v of values.slice(1)) {
+    if (!("file" in v) || v.file.file !== first.file.file || v.file.offset !== end) return undefined;
+    end += v.file.length;
+  }
+  return { file: { file: first.file.file, offset: first.file.offset, length: end - first.file.offset } };
 }
 
 class QuantizingBinding implements WeightBinding {

@@ -39,16 +39,17 @@ import type { ConceptModel } from "./concept-model";
 export type ConceptGraphKind = "train" | "score";
 
 export function buildConceptGraph(
-  model: Pick<ConceptModel, "textConfig" | "textWeights">,
+  model: Pick<ConceptModel, "textConfig" | "textWeights" | "weights">,
   kind: ConceptGraphKind,
 ): Graph {
   const c = model.textConfig;
   const h = c.hiddenSize;
   const g = new Graph(`concept_${kind}`);
+  // Initializers (never differentiated): float32, or the loaded format's MatMulNBits, whose VJP gives d/dx.
   const decoder = new LlamaDecoder(
     g,
     c,
-    frozenWeights(g, "float32", model.textWeights), // initializers: never differentiated
+    model.weights ? model.weights.binding(g) : frozenWeights(g, "float32", model.textWeights),
   );
   const inputs = decoder.inputs("batch", "seq");
   const rows = g.input("concept_rows", "float32", ["concept_rows", h]);
@@ -94,9 +95,10 @@ export class ConceptGraphs {
   private readonly compiled = new Map<ConceptGraphKind, CompiledModel>();
 
   constructor(
-    private readonly model: Pick<ConceptModel, "textConfig" | "textWeights" | "fingerprint">,
-    /** Write models with external data here (large checkpoints); in memory when absent. */
-    private readonly directory?: string,
+    private readonly model: Pick<ConceptModel, "textConfig" | "textWeights" | "weights" | "fingerprint">,
+    /** Write models with external data here (large checkpoints); default the converted weights'
+     * directory when there is one, else in memory. */
+    private readonly directory: string | undefined = model.weights?.directory,
   ) {}
 
   get(kind: ConceptGraphKind): CompiledModel {
@@ -107,7 +109,10 @@ export class ConceptGraphs {
       c = compile(
         graph,
         this.directory
-          ? { directory: this.directory, weightsFingerprint: `${fp.repo}@${fp.revision}#${fp.config_hash}` }
+          ? {
+              directory: this.directory,
+              weightsFingerprint: `${fp.repo}@${fp.revision}#${fp.config_hash}${this.model.weights ? `#${this.model.weights.format}` : ""}`,
+            }
           : {},
       );
       this.compiled.set(kind, c);

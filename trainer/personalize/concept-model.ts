@@ -6,13 +6,15 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { ModelFingerprint } from "../../shared/concept-artifact";
-import type { Runtime } from "../engine/index";
+import type { Graph, Runtime } from "../engine/index";
+import type { CachedDecoder } from "../generate/decoder";
 import { ArrayEmbeddingTable } from "../generate/embeddings";
 import type { LlamaConfig } from "../models/llama";
-import { HfSnapshotError, loadCausalLm } from "../models/loader";
+import { HfSnapshotError, type LoadOptions, loadCausalLm } from "../models/loader";
 import type { CausalLmRunner } from "../models/multimodal";
+import type { WeightFormat } from "../models/quantized-weights";
 import { UnsupportedArchitectureError } from "../models/registry";
-import type { WeightValues } from "../models/weights";
+import type { WeightBinding, WeightValues } from "../models/weights";
 import { type PromptTurn, type RenderedPrompt, renderPrompt } from "../text/prompt";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import type { RgbImage } from "../vision/image";
@@ -34,10 +36,29 @@ export interface RenderOptions {
   imageExpansions: readonly string[];
 }
 
+/**
+ * How the frozen decoder's weights go into the graphs concept training builds (the training/scoring graphs,
+ * the self-teacher's cached decoder). Absent: float32 initializers over `textWeights`.
+ */
+export interface ConceptModelWeights {
+  /** "float32" | "int8" | "int4", as loaded. */
+  format: WeightFormat;
+  /** loadCausalLm's textBinding: the decoder in the loaded format, converted once per process. */
+  binding: (graph: Graph) => WeightBinding;
+  /** Where graphs over file-backed (converted) weights are compiled; in memory when absent. */
+  directory?: string;
+}
+
 export interface ConceptModel {
   readonly fingerprint: ModelFingerprint;
   readonly textConfig: LlamaConfig;
+  /** Float32 values by LlamaForCausalLM name (the embedding table, the lm_head; the decoder when
+   * `weights` is absent). */
   readonly textWeights: WeightValues;
+  /** The decoder's weights in the loaded format; absent: float32 from `textWeights`. */
+  readonly weights?: ConceptModelWeights;
+  /** A cached decoder on the same weights to reuse (the serving node's), instead of building one. */
+  readonly decoder?: CachedDecoder;
   readonly embeddings: ArrayEmbeddingTable;
   readonly runtime: Runtime;
   /** Ids that end an answer (the tokenizer's EOS), for the self-teacher. */
@@ -57,6 +78,8 @@ export interface ConceptModelParts {
   runner: CausalLmRunner;
   textConfig: LlamaConfig;
   textWeights: WeightValues;
+  weights?: ConceptModelWeights;
+  decoder?: CachedDecoder;
   runtime: Runtime;
   tokenizer: TextTokenizer;
   processor: ImageProcessor;
@@ -88,6 +111,8 @@ export function conceptModelFromParts(parts: ConceptModelParts): ConceptModel {
     fingerprint: parts.fingerprint,
     textConfig: c,
     textWeights: parts.textWeights,
+    ...(parts.weights ? { weights: parts.weights } : {}),
+    ...(parts.decoder ? { decoder: parts.decoder } : {}),
     embeddings,
     runtime: parts.runtime,
     stopTokenIds: tokenizer.eosId === undefined ? [] : [mapIds ? mapIds(tokenizer.eosId) : tokenizer.eosId],
@@ -130,6 +155,8 @@ export interface LoadConceptModelOptions {
   repo?: string;
   revision?: string;
   mapIds?: (id: number) => number;
+  /** Weight format, quantization and converted-weights directory (loadCausalLm's options); default float32. */
+  load?: LoadOptions;
 }
 
 /**
@@ -139,7 +166,7 @@ export interface LoadConceptModelOptions {
 export async function loadConceptModel(dir: string, options: LoadConceptModelOptions): Promise<ConceptModel> {
   let loaded: Awaited<ReturnType<typeof loadCausalLm>>;
   try {
-    loaded = await loadCausalLm(dir, options.runtime);
+    loaded = await loadCausalLm(dir, options.runtime, options.load);
   } catch (e) {
     if (e instanceof HfSnapshotError || e instanceof UnsupportedArchitectureError) {
       throw new ConceptTrainingError("unknown_base_model", `${dir}: ${(e as Error).message}`);
@@ -163,6 +190,15 @@ export async function loadConceptModel(dir: string, options: LoadConceptModelOpt
     runner: loaded.runner,
     textConfig: loaded.textConfig,
     textWeights: loaded.textWeights,
+    ...(loaded.weightFormat === "float32"
+      ? {}
+      : {
+          weights: {
+            format: loaded.weightFormat,
+            binding: loaded.textBinding,
+            ...(options.load?.directory ? { directory: options.load.directory } : {}),
+          },
+        }),
     runtime: options.runtime,
     tokenizer,
     processor: loadImageProcessor(dir),

@@ -80,10 +80,13 @@ export class SelfTeacher implements ConversationTeacher {
 
   async answer(request: TeacherRequest, signal?: AbortSignal): Promise<string> {
     const m = this.model;
-    this.decoder ??= CachedDecoder.build(m.textConfig, m.textWeights, {
-      runtime: m.runtime,
-      modelId: `${m.fingerprint.repo}@${m.fingerprint.revision}`,
-    });
+    this.decoder ??=
+      m.decoder ??
+      CachedDecoder.build(m.textConfig, m.weights ? { binding: m.weights.binding } : m.textWeights, {
+        runtime: m.runtime,
+        modelId: `${m.fingerprint.repo}@${m.fingerprint.revision}`,
+        ...(m.weights?.directory ? { directory: m.weights.directory } : {}),
+      });
     const prepared = await m.prepareImage(request.image);
     const rendered = m.render(
       conversationTurns({ concepts: [], images: 1, question: [{ type: "text", text: request.question }] }),
