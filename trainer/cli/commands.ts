@@ -118,7 +118,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       report: header.training_report,
     }),
   );
-  await deps.model.runtime.release();
+  await deps.model.release();
   return 0;
 }
 
@@ -152,7 +152,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
   });
   await runChat(deps, plan, { onDelta: (delta) => process.stdout.write(delta) });
   process.stdout.write("\n");
-  await deps.model.runtime.release();
+  await deps.model.release();
   return 0;
 }
 
@@ -185,6 +185,6 @@ export async function recognizeCommand(argv: string[]): Promise<number> {
   results.forEach((r, i) => {
     console.log(JSON.stringify({ image: files[i], p_yes: Number(r.p_yes.toFixed(6)) }));
   });
-  await deps.model.runtime.release();
+  await deps.model.release();
   return 0;
 }

@@ -14,6 +14,7 @@ export interface ModelFlags {
   tokenizer?: string | undefined;
   "model-id"?: string | undefined;
   device?: string | undefined;
+  weights?: string | undefined;
 }
 
 export function localConfig(flags: ModelFlags): ServeConfig {
@@ -24,6 +25,7 @@ export function localConfig(flags: ModelFlags): ServeConfig {
       ...(flags.tokenizer ? { YO_TOKENIZER_DIR: flags.tokenizer } : {}),
       ...(flags["model-id"] ? { YO_MODEL_ID: flags["model-id"] } : {}),
       ...(flags.device ? { YO_DEVICE: flags.device } : {}),
+      ...(flags.weights ? { YO_WEIGHTS: flags.weights } : {}),
     },
     { requireSecret: false },
   );
@@ -43,4 +45,5 @@ export const MODEL_OPTIONS = {
   tokenizer: { type: "string" },
   "model-id": { type: "string" },
   device: { type: "string" },
+  weights: { type: "string" },
 } as const;

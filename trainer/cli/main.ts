@@ -14,7 +14,8 @@ export const USAGE = `yo-edge <command> [flags]
   chat [--concept bo.yocn]... [--image PHOTO]... "What colour is <bo>?"
   recognize --concept bo.yocn PHOTO|DIR...              P(yes) per photo (JSON lines)
 
-Model flags (all commands but pull): --model DIR, --tokenizer DIR, --model-id ID, --device cpu|cuda.
+Model flags (all commands but pull): --model DIR, --tokenizer DIR, --model-id ID, --device cpu|cuda,
+  --weights float32|int8|int4 (int8/int4: the decoder quantized at load, for big checkpoints).
 Environment: see trainer/serve/README.md.`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

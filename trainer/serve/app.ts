@@ -125,7 +125,13 @@ export function createServeApp(node: TrainerNode) {
     const body = {
       ready: model !== undefined,
       model: model
-        ? { id: model.id, dir: model.dir, source: model.source, fingerprint: model.fingerprint }
+        ? {
+            id: model.id,
+            dir: model.dir,
+            source: model.source,
+            fingerprint: model.fingerprint,
+            weights: model.weightFormat,
+          }
         : null,
       device: model?.device ?? null,
       training: node.jobs?.available

@@ -3,8 +3,9 @@
  * Nothing else in trainer/serve reads process.env.
  */
 import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { WEIGHT_FORMATS, type WeightFormat } from "../models/quantized-weights";
 import { DEFAULT_TRAINER_PORT, DEFAULT_TRAINING_CONCURRENCY, DEFAULT_TRAINING_QUEUE_DEPTH } from "./limits";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -30,6 +31,10 @@ export interface ServeConfig {
   modelId: string;
   device: string;
   threads: number | undefined;
+  /** How the decoder's weights are held: "float32" (as loaded today), or quantized at load ("int8", "int4"). */
+  weights: WeightFormat;
+  /** Node-local caches on disk: converted (quantized) weights go to `<cacheDir>/converted/`. */
+  cacheDir: string;
   hmacSecret: string;
   edgeUrl: string;
   stateDir: string;
@@ -58,6 +63,12 @@ function teacherFrom(value: string | undefined): "self" | "none" {
   if (value === undefined || value === "" || value === "self") return "self";
   if (value === "none") return "none";
   throw new ServeConfigError("YO_TEACHER must be self or none");
+}
+
+function weightsFrom(value: string | undefined): WeightFormat {
+  if (value === undefined || value === "") return "float32";
+  if ((WEIGHT_FORMATS as readonly string[]).includes(value)) return value as WeightFormat;
+  throw new ServeConfigError(`YO_WEIGHTS must be one of ${WEIGHT_FORMATS.join(", ")}`);
 }
 
 /** `requireSecret: false` for local CLI commands that never talk to the edge. */
@@ -106,6 +117,8 @@ export function serveConfigFromEnv(
     modelId: env.YO_MODEL_ID || defaultId,
     device: env.YO_DEVICE || "cpu",
     threads: threads > 0 ? threads : undefined,
+    weights: weightsFrom(env.YO_WEIGHTS),
+    cacheDir: path.resolve(env.YO_CACHE_DIR || path.join(homedir(), ".cache", "yo-edge")),
     hmacSecret,
     edgeUrl: (env.YO_EDGE_URL || "http://127.0.0.1:8787").replace(/\/$/, ""),
     stateDir: path.resolve(env.YO_STATE_DIR || path.join(tmpdir(), "yo-trainer-state")),

@@ -43,6 +43,16 @@ export async function createConceptTrainer(model: BaseModel, config: ServeConfig
         runner: model.runner,
         textConfig: model.textConfig,
         textWeights: model.textWeights,
+        ...(model.quantized
+          ? {
+              weights: {
+                format: model.weightFormat,
+                binding: model.quantized.binding,
+                directory: model.quantized.directory,
+              },
+            }
+          : {}),
+        decoder: model.decoder, // the self-teacher generates with the node's decoder: no second session
         runtime: model.runtime,
         tokenizer: model.tokenizer,
         processor,

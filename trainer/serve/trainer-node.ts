@@ -89,6 +89,7 @@ export class TrainerNode {
         dir: model.dir,
         source: model.source,
         device: model.device,
+        weights: model.weightFormat,
         trainer: this.trainerName ?? null,
         resumed_jobs: resumed,
         load_ms: Math.round(performance.now() - started),
@@ -125,6 +126,6 @@ export class TrainerNode {
 
   async shutdown(): Promise<void> {
     await this.jobs?.shutdown();
-    await this.loaded?.model.runtime.release();
+    await this.loaded?.model.release();
   }
 }
