@@ -4,16 +4,23 @@
 // held-out scoring batch, one image encode (SigLIP tower + pixel-shuffle connector, 512 px), and the
 // time of a whole concept with the reference data counts (10 photos + flips, 100 hard + 100 easy
 // negatives, 10 conversations, 15 epochs) composed from those measured parts. Prints one JSON line.
-// Flags: --threads 2 --steps 4 --batch 8 --layers 30 --k 16
+// Flags: --threads 2 --steps 4 --batch 8 --layers 30 --k 16 --weights float32|int8|int4 (the decoder as
+// loadCausalLm({ weights }) binds it: MatMulNBits over weights converted once into a file in the temp dir)
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { compile, Graph, ortTensor, Runtime } from "../engine/index";
+import { compile, Graph, ortTensor, Runtime, WeightFile } from "../engine/index";
 import { ArrayEmbeddingTable } from "../generate/embeddings";
 import { Idefics3Model } from "../models/idefics3";
 import type { LlamaConfig } from "../models/llama";
+import {
+  QuantizedWeightStore,
+  quantizationFor,
+  WEIGHT_FORMATS,
+  type WeightFormat,
+} from "../models/quantized-weights";
 import { frozenWeights } from "../models/weights";
 import { conceptStep, scoreExamples } from "../personalize/concept-batch";
 import { ConceptGraphs } from "../personalize/concept-graph";
@@ -31,6 +38,7 @@ const { values: flags } = parseArgs({
     batch: { type: "string", default: "8" },
     layers: { type: "string", default: "30" },
     k: { type: "string", default: "16" },
+    weights: { type: "string", default: "float32" },
     // Other decoder sizes (e.g. the toy LLaVA: --hidden 192 --heads 4 --kv-heads 2 --intermediate 512
     // --vocab 1200 --layers 4 --image-rows 65); the image encode is always SmolVLM's.
     hidden: { type: "string", default: "576" },
@@ -46,6 +54,8 @@ const { values: flags } = parseArgs({
 const threads = Number(flags.threads);
 const batchSize = Number(flags.batch);
 const k = Number(flags.k);
+const format = flags.weights as WeightFormat;
+if (!WEIGHT_FORMATS.includes(format)) throw new Error(`--weights: one of ${WEIGHT_FORMATS.join(", ")}`);
 
 /** SmolVLM-256M's decoder by default (smolvlm-256m.ts), resizable from the flags. */
 const TEXT: LlamaConfig = {
@@ -73,10 +83,15 @@ try {
   const values = randomWeights();
   const h = TEXT.hiddenSize;
   const embeddings = new ArrayEmbeddingTable(values("model.embed_tokens.weight", [TEXT.vocabSize, h]), h);
+  const quantization = quantizationFor(format);
+  const store = quantization
+    ? new QuantizedWeightStore(values, quantization, new WeightFile(join(dir, `weights-${format}.bin`)))
+    : undefined;
   const model = {
     fingerprint: { repo: "bench/smolvlm-256m-sized", revision: "random", config_hash: "0000000000000000" },
     textConfig: TEXT,
     textWeights: values,
+    ...(store ? { weights: { format, binding: (g: Graph) => store.bind(g), directory: dir } } : {}),
     embeddings,
     runtime,
   } as unknown as ConceptModel;
@@ -160,12 +175,14 @@ try {
         flags.hidden === "576"
           ? "SmolVLM-256M-sized (random weights)"
           : `decoder h${TEXT.hiddenSize} x ${TEXT.numLayers} layers (random weights)`,
+      weights: format,
       threads,
       layers: TEXT.numLayers,
       k,
       batch: batchSize,
       seq: Math.ceil((batch[0]!.length + 1) / 16) * 16,
-      graph_build_ms: Math.round(buildMs),
+      graph_build_ms: Math.round(buildMs), // with a quantized format: includes the conversion
+      ...(store ? { quantized_mb: Math.round(store.quantizedBytes / 2 ** 20) } : {}),
       first_step_ms: Math.round(firstStepMs),
       step_ms: Math.round(stepMs),
       step_ms_all: stepTimes.map(Math.round),
