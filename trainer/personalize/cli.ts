@@ -3,15 +3,18 @@
 //   npx tsx trainer/personalize/cli.ts train --model DIR --photos DIR --name "<bo>" --kind pet --out FILE.yocn
 //       [--pool DIR --clip CLIP_DIR] [--facts FILE.json] [--teacher self|hf|none] [--hf-model ID]
 //       [--k 16] [--epochs 15] [--batch 8] [--lr 1e-3] [--hard 100] [--easy 100] [--seed 0]
+//       [--weights float32|int8|int4]   (int8/int4: the decoder quantized at load, for big checkpoints)
 // --toy N first writes N toy-world pool scenes into --images (trainer/toyworld's pool, never held-out seeds).
 // Teacher: Hugging Face Inference Providers when $HF_TOKEN is set (--hf-model, --hf-endpoint), else the
 // frozen model; --teacher self|hf|none forces one.
 
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CONCEPT_KINDS, type ConceptKind } from "../../shared/concept-name";
 import { Runtime } from "../engine/index";
+import { WEIGHT_FORMATS, type WeightFormat } from "../models/quantized-weights";
 import { writeNegativesPool } from "../toyworld/pool";
 import { ClipImageEncoder } from "./clip-encoder";
 import { loadConceptModel } from "./concept-model";
@@ -56,6 +59,7 @@ export async function personalizeCli(argv: string[]): Promise<number> {
       hard: { type: "string" },
       easy: { type: "string" },
       threads: { type: "string" },
+      weights: { type: "string" },
     },
   });
   const num = (text: string | undefined) => (text === undefined ? undefined : Number(text));
@@ -65,6 +69,7 @@ export async function personalizeCli(argv: string[]): Promise<number> {
     return v;
   };
   const runtime = new Runtime({ intraOpNumThreads: num(values.threads) ?? 2 });
+  let convertedDir: string | undefined;
   try {
     if (positionals[0] === "pool" && positionals[1] === "build") {
       const dir = need("images");
@@ -88,7 +93,18 @@ export async function personalizeCli(argv: string[]): Promise<number> {
       const kind = need("kind") as ConceptKind;
       if (!CONCEPT_KINDS.includes(kind))
         throw new ConceptTrainingError("bad_options", `unknown kind ${kind}`);
-      const model = await loadConceptModel(need("model"), { runtime });
+      const weights = (values.weights ?? "float32") as WeightFormat;
+      if (!WEIGHT_FORMATS.includes(weights))
+        throw new ConceptTrainingError(
+          "bad_options",
+          `--weights must be one of ${WEIGHT_FORMATS.join(", ")}`,
+        );
+      // Quantized weights are converted into a file that onnxruntime maps, removed when the command ends.
+      if (weights !== "float32") convertedDir = await mkdtemp(join(tmpdir(), "yo-concept-weights-"));
+      const model = await loadConceptModel(need("model"), {
+        runtime,
+        ...(convertedDir ? { load: { weights, directory: convertedDir } } : {}),
+      });
       const photosDir = need("photos");
       const files = (await readdir(photosDir)).filter((f) => /\.(png|jpe?g|webp)$/i.test(f)).sort();
       const photos = await Promise.all(
@@ -145,6 +161,7 @@ export async function personalizeCli(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await runtime.release();
+    if (convertedDir) await rm(convertedDir, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -49,5 +49,27 @@ describe("personalize cli", () => {
     expect(lines.at(-1)).toMatchObject({ error: "unknown_base_model" });
     expect(await personalizeCli(["train", "--kind", "dragon"])).toBe(1);
     expect(lines.at(-1)).toMatchObject({ error: "bad_options" });
+    expect(await personalizeCli(["train", "--kind", "pet", "--weights", "fp16"])).toBe(1);
+    expect(lines.at(-1)).toMatchObject({
+      error: "bad_options",
+      message: expect.stringContaining("--weights"),
+    });
+    // int8 loads (and fails on the missing tokenizer, as float32 does): the converted weights are cleaned up.
+    const before = readdirSync(tmpdir()).filter((d) => d.startsWith("yo-concept-weights-")).length;
+    expect(
+      await personalizeCli([
+        "train",
+        "--kind",
+        "pet",
+        "--model",
+        LLAVA_DIR,
+        "--weights",
+        "int8",
+        "--threads",
+        "1",
+      ]),
+    ).toBe(1);
+    expect(lines.at(-1)).toMatchObject({ error: "unknown_base_model" });
+    expect(readdirSync(tmpdir()).filter((d) => d.startsWith("yo-concept-weights-")).length).toBe(before);
   });
 });
