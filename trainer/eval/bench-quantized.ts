@@ -26,12 +26,12 @@ import {
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { compile, Graph, gather, matmul, Runtime, reshape, transpose } from "../engine/index";
+import { Runtime } from "../engine/index";
 import { numberToF16Bits } from "../engine/safetensors";
 import { CachedDecoder, DECODE_SESSION_OPTIONS } from "../generate/decoder";
 import { ArrayEmbeddingTable, assembleEmbeddings } from "../generate/embeddings";
 import { generate } from "../generate/generate";
-import { type LlamaConfig, LlamaDecoder } from "../models/llama";
+import type { LlamaConfig } from "../models/llama";
 import { loadCausalLm } from "../models/loader";
 import { WEIGHT_FORMATS, type WeightFormat } from "../models/quantized-weights";
 import { SMOLVLM_256M_TEXT } from "./smolvlm-256m";
@@ -174,26 +174,14 @@ async function runFormat(snapshotDir: string, format: WeightFormat, newTokens: n
     const t0 = performance.now();
     const loaded = await loadCausalLm(snapshotDir, runtime, { weights: format, directory: work });
     const c = loaded.textConfig;
-    // trainer/generate's cached decoder graph (buildCachedDecoderGraph), with the loaded binding.
-    const g = new Graph("decoder_cached");
-    const decoder = new LlamaDecoder(g, c, loaded.textBinding(g));
-    const inputs = decoder.cachedInputs();
-    const logitPositions = g.input("logit_positions", "int64", ["n"]);
-    const out = decoder.forwardCached(inputs);
-    const logits = g.scope("lm_head", () => {
-      const rows = gather(
-        reshape(out.hidden, [-1, c.hiddenSize], { shape: ["rows", c.hiddenSize] }),
-        logitPositions,
-        0,
-      );
-      return matmul(rows, transpose(decoder.lmHead(), [1, 0]));
-    });
-    g.output(logits, "logits");
-    for (const t of [...out.presentKeys, ...out.presentValues]) g.output(t);
-    const compiled = compile(g, { directory: work });
+    // trainer/generate's cached decoder, bound through the loader (one conversion, file-backed).
+    const cached = CachedDecoder.build(
+      c,
+      { binding: loaded.textBinding },
+      { runtime, modelId: `bench-quantized/${format}`, directory: work },
+    );
     const buildMs = performance.now() - t0;
     const rssAfterBuild = rssMb();
-    const cached = new CachedDecoder(compiled, c, { runtime, modelId: `bench-quantized/${format}` });
     const table = new ArrayEmbeddingTable(
       loaded.textWeights("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]),
       c.hiddenSize,
