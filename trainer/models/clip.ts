@@ -332,7 +332,8 @@ export class ClipModel {
     return { embeds: this.projectImage(this.vision.poolLastState(lastState)), lastState };
   }
 
-  private projectImage(pooled: Tensor): Tensor {
+  /** visual_projection of pooled rows [N, D] (HF get_image_features after the tower). */
+  projectImage(pooled: Tensor): Tensor {
     return this.graph.scope("visual_projection", () =>
       linear(this.weights, pooled, "visual_projection", this.config.projectionDim, false),
     );

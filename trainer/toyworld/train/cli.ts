@@ -2,21 +2,24 @@
 // them to trainer/toyworld/models/{toy-clip,toy-llava}/ with their loss curves (JSON lines on stdout,
 // loss-curves.json and loss-curves.png next to the models).
 //
-//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|language|align|instruct|instruct_more] [--out DIR] [--threads 2]
+//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|clip_text|llava|<a LLaVA stage of plan.ts>] [--out DIR] [--threads 2]
 
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Runtime } from "../../engine/index";
+import type { HfJson } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
-import { writeSnapshot } from "./checkpoint";
-import { trainClip } from "./clip-recipe";
-import { LLAVA_STAGES, type LlavaStage, trainLlava } from "./llava-recipe";
+import { isAuxiliaryWeight } from "./attribute-supervision";
+import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { clipTrainingGraph, trainClip } from "./clip-recipe";
+import { trainClipText } from "./clip-text-recipe";
+import { trainLlava } from "./llava-recipe";
 import { type CurveSet, drawLossCurves } from "./loss-plot";
 import { TRAINING_PLAN } from "./plan";
 import { writeReferenceOutputs } from "./reference-outputs";
 import { TrainingScenes } from "./scenes";
-import { buildToyTokenizer } from "./tokenizer";
+import { buildToyTokenizer, type ToyTokenizerFiles } from "./tokenizer";
 
 export const MODELS_DIR = "trainer/toyworld/models";
 
@@ -47,16 +50,28 @@ async function main(): Promise<void> {
   try {
     curves = JSON.parse(await readFile(curvesFile, "utf8")) as CurveSet;
   } catch {}
+  const clipDir = join(out, "toy-clip");
   if (stage === "all" || stage === "clip") {
     t = Date.now();
     const clip = await trainClip({ runtime, tok, scenes, ...plan.clip, seed: 1 });
-    const shapes = new Map([...clip.values].map(([n, d]) => [n, { shape: clip.shapes.get(n)!, data: d }]));
-    await writeSnapshot({ dir: join(out, "toy-clip"), config: clip.config, weights: shapes, tokenizer });
+    // The attribute heads only shaped the tower's features; CLIPModel has no place for them.
+    const values = new Map([...clip.values].filter(([n]) => !isAuxiliaryWeight(n)));
+    await writeClip(clipDir, clip.config, values, tokenizer);
     curves.clip = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
+  if (stage === "all" || stage === "clip" || stage === "clip_text") {
+    t = Date.now();
+    const config = JSON.parse(await readFile(join(clipDir, "config.json"), "utf8")) as HfJson;
+    const values = await readSnapshotWeights(clipDir);
+    const result = await trainClipText({ runtime, tok, scenes, config, values, ...plan.clipText, seed: 8 });
+    await writeClip(clipDir, config, values, tokenizer);
+    curves.clip_text = { ...result, wallSeconds: (Date.now() - t) / 1000 };
+  }
   // "llava" runs every LLaVA stage; a single stage name resumes from the saved model.
-  const llavaStages: readonly LlavaStage[] =
-    stage === "all" || stage === "llava" ? LLAVA_STAGES : LLAVA_STAGES.filter((s) => s === stage);
+  const llavaStages =
+    stage === "all" || stage === "llava"
+      ? plan.llava.map((s) => s.name)
+      : plan.llava.map((s) => s.name).filter((s) => s === stage);
   if (llavaStages.length > 0) {
     const stages = await trainLlava({
       stages: llavaStages,
@@ -74,6 +89,18 @@ async function main(): Promise<void> {
   await drawLossCurves(curves, join(out, "loss-curves.png"));
   if (stage !== "clip") await writeReferenceOutputs(out, runtime);
   console.log(JSON.stringify({ train: "done", stage, seconds: (Date.now() - started) / 1000 }));
+}
+
+/** Writes a CLIPModel snapshot; shapes come from the training graph's binding of the same config. */
+async function writeClip(
+  dir: string,
+  config: HfJson,
+  values: ReadonlyMap<string, Float32Array>,
+  tokenizer: ToyTokenizerFiles,
+): Promise<void> {
+  const shapes = clipTrainingGraph(config, 0).binding.shapes;
+  const weights = new Map([...values].map(([n, data]) => [n, { shape: shapes.get(n)!, data }]));
+  await writeSnapshot({ dir, config, weights, tokenizer });
 }
 
 await main();

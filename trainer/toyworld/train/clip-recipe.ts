@@ -1,12 +1,14 @@
 // Tiny CLIP (HF CLIPModel): both towers from scratch, trained contrastively on (image, caption) pairs of
 // training scenes. Its vision tower is reused as the LLaVA image encoder, as LLaVA reuses CLIP ViT-L.
 
-import { compile, Graph, gradients, ortTensor, type Runtime } from "../../engine/index";
+import type * as ort from "onnxruntime-node";
+import { add, compile, Graph, gradients, mul, ortTensor, type Runtime } from "../../engine/index";
 import { ClipModel, clipConfigFromHf } from "../../models/clip";
 import type { HfJson } from "../../models/hf-config";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { Random } from "../random";
 import { captionRecord } from "../records";
+import { attributeFeeds, attributeLabels, attributeLoss } from "./attribute-supervision";
 import { causalBias, pixelValues } from "./batching";
 import { optimize, type Schedule, type TrainResult } from "./optimize";
 import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
@@ -62,8 +64,40 @@ export function captionIds(tok: TextTokenizer, text: string, length: number): { 
   return { ids, eos };
 }
 
-/** The contrastive training graph: loss and the gradient of every weight. */
-export function clipTrainingGraph(config: HfJson): { graph: Graph; binding: ParameterBinding } {
+/** input_ids, attention_bias and pool_positions for a batch of encoded captions. */
+export function captionFeeds(
+  captions: readonly { ids: number[]; eos: number }[],
+): Record<string, ort.Tensor> {
+  const n = captions.length;
+  const ids = new BigInt64Array(n * CLIP_TEXT_LENGTH);
+  const pool = new BigInt64Array(n);
+  captions.forEach((c, b) => {
+    c.ids.forEach((id, t) => {
+      ids[b * CLIP_TEXT_LENGTH + t] = BigInt(id);
+    });
+    pool[b] = BigInt(b * CLIP_TEXT_LENGTH + c.eos);
+  });
+  return {
+    input_ids: ortTensor("int64", ids, [n, CLIP_TEXT_LENGTH]),
+    attention_bias: ortTensor("float32", causalBias(n, CLIP_TEXT_LENGTH), [
+      n,
+      1,
+      CLIP_TEXT_LENGTH,
+      CLIP_TEXT_LENGTH,
+    ]),
+    pool_positions: ortTensor("int64", pool, [n]),
+  };
+}
+
+/**
+ * The training graph: CLIP's contrastive loss plus `attributeWeight` x the dense attribute heads' loss
+ * (attribute-supervision.ts), and the gradient of every weight. The two parts are also graph outputs
+ * (`contrastive_loss`, `attribute_loss`) so the log shows each.
+ */
+export function clipTrainingGraph(
+  config: HfJson,
+  attributeWeight: number,
+): { graph: Graph; binding: ParameterBinding } {
   const graph = new Graph("toy-clip-train");
   const binding = new ParameterBinding(graph);
   const model = new ClipModel(graph, clipConfigFromHf(config), binding);
@@ -71,7 +105,12 @@ export function clipTrainingGraph(config: HfJson): { graph: Graph; binding: Para
   const ids = graph.input("input_ids", "int64", ["batch", CLIP_TEXT_LENGTH]);
   const bias = graph.input("attention_bias", "float32", ["batch", 1, CLIP_TEXT_LENGTH, CLIP_TEXT_LENGTH]);
   const pool = graph.input("pool_positions", "int64", ["batch"]);
-  const { loss } = model.contrastiveLoss(model.imageEmbeds(pixels), model.textEmbeds(ids, bias, pool));
+  const image = model.imageEmbedsAndStates(pixels);
+  const contrastive = model.contrastiveLoss(image.embeds, model.textEmbeds(ids, bias, pool)).loss;
+  const attributes = attributeLoss(graph, binding, image.lastState);
+  graph.output(contrastive, "contrastive_loss");
+  graph.output(attributes, "attribute_loss");
+  const loss = add(contrastive, mul(attributes, attributeWeight), "total_loss");
   gradients(graph, loss, [...binding.tensors.values()]);
   return { graph, binding };
 }
@@ -82,6 +121,8 @@ export async function trainClip(options: {
   scenes: TrainingScenes;
   schedule: Schedule;
   batchSize: number;
+  /** Weight of the dense attribute heads' loss next to the contrastive loss. */
+  attributeWeight: number;
   seed: number;
   /** Start from these weights (by CLIPModel name) instead of a fresh initialisation. */
   initial?: ReadonlyMap<string, Float32Array>;
@@ -94,12 +135,15 @@ export async function trainClip(options: {
 }> {
   const { runtime, tok, scenes, schedule, batchSize } = options;
   const config = toyClipConfig(tok.size);
-  const { graph, binding } = clipTrainingGraph(config);
+  const { graph, binding } = clipTrainingGraph(config, options.attributeWeight);
+  const vision = config.vision_config as HfJson;
+  const grid = (vision.image_size as number) / (vision.patch_size as number);
   const values = initParameters(binding, options.seed, 4, options.initial);
   const names = [...binding.shapes.keys()];
   // Captions are drawn fresh per use (the generator varies wording by seed only, so a scene keeps its
   // caption; the batch composition varies instead).
   const captions = scenes.seeds.map((seed) => captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH));
+  const labels = scenes.scenes.map((scene) => attributeLabels(scene, grid));
   const order = new Random(options.seed, "clip:order");
   let perm = order.shuffle([...Array(scenes.count).keys()]);
   let cursor = 0;
@@ -111,6 +155,7 @@ export async function trainClip(options: {
     values,
     trainable: names,
     schedule,
+    metrics: ["contrastive_loss", "attribute_loss"],
     batch: () => {
       if (cursor + batchSize > perm.length) {
         perm = order.shuffle(perm);
@@ -118,15 +163,6 @@ export async function trainClip(options: {
       }
       const picked = perm.slice(cursor, cursor + batchSize);
       cursor += batchSize;
-      const ids = new BigInt64Array(batchSize * CLIP_TEXT_LENGTH);
-      const pool = new BigInt64Array(batchSize);
-      picked.forEach((k, b) => {
-        const c = captions[k]!;
-        c.ids.forEach((id, t) => {
-          ids[b * CLIP_TEXT_LENGTH + t] = BigInt(id);
-        });
-        pool[b] = BigInt(b * CLIP_TEXT_LENGTH + c.eos);
-      });
       return {
         pixel_values: ortTensor("float32", pixelValues(picked.map((k) => scenes.images[k]!)), [
           batchSize,
@@ -134,14 +170,15 @@ export async function trainClip(options: {
           64,
           64,
         ]),
-        input_ids: ortTensor("int64", ids, [batchSize, CLIP_TEXT_LENGTH]),
-        attention_bias: ortTensor("float32", causalBias(batchSize, CLIP_TEXT_LENGTH), [
-          batchSize,
-          1,
-          CLIP_TEXT_LENGTH,
-          CLIP_TEXT_LENGTH,
-        ]),
-        pool_positions: ortTensor("int64", pool, [batchSize]),
+        ...captionFeeds(picked.map((k) => captions[k]!)),
+        ...Object.fromEntries(
+          Object.entries(
+            attributeFeeds(
+              picked.map((k) => labels[k]!),
+              grid,
+            ),
+          ).map(([name, data]) => [name, ortTensor("int64", data, [data.length])]),
+        ),
       };
     },
   });

@@ -29,28 +29,6 @@ export type RowKind = "vqa" | "recognition" | "instruction" | "caption" | "text"
 /** Share of each kind of row in a stage's stream. */
 export type RowMix = Partial<Record<RowKind, number>>;
 
-/** Alignment: captions as in LLaVA stage 1, plus short answers so every attribute is grounded early. */
-export const ALIGN_MIX: RowMix = { caption: 0.4, vqa: 0.4, recognition: 0.2 };
-/**
- * Instruction stage: short answers (attribute VQA, yes/no recognition) dominate because they are what the
- * demo and concept learning ask; conversations, descriptions and text-only turns keep it a chat model.
- */
-/** Stage 2 continued: weighted toward the image-dependent short answers, which ground the model. */
-export const SHORT_ANSWER_MIX: RowMix = {
-  vqa: 0.5,
-  recognition: 0.25,
-  instruction: 0.13,
-  caption: 0.06,
-  text: 0.06,
-};
-export const INSTRUCT_MIX: RowMix = {
-  vqa: 0.38,
-  recognition: 0.22,
-  instruction: 0.25,
-  caption: 0.08,
-  text: 0.07,
-};
-
 export class RowEncoder {
   private readonly cache = new Map<string, number[]>();
 
@@ -124,6 +102,8 @@ function pairs(conversations: readonly { from: string; value: string }[]): ChatT
 export function* rowStream(options: {
   encoder: RowEncoder;
   seeds: readonly number[];
+  /** Indices into `seeds` the image rows draw from (default all). */
+  sceneIndices?: readonly number[];
   mix: RowMix;
   maxLength: number;
   seed: number;
@@ -153,7 +133,7 @@ export function* rowStream(options: {
         break;
       }
     }
-    const k = rng.int(seeds.length);
+    const k = options.sceneIndices ? rng.pick(options.sceneIndices) : rng.int(seeds.length);
     const seed = seeds[k]!;
     let row: TrainingRow | undefined;
     if (kind === "vqa") {

@@ -24,26 +24,16 @@ import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { causalBias, pixelValues, positionIds } from "./batching";
 import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
-import {
-  ALIGN_MIX,
-  BucketedBatches,
-  INSTRUCT_MIX,
-  RowEncoder,
-  type RowMix,
-  rowStream,
-  SHORT_ANSWER_MIX,
-} from "./instruction-data";
+import { BucketedBatches, RowEncoder, type RowMix, rowStream } from "./instruction-data";
 import type { StageCurve } from "./loss-plot";
 import { optimize } from "./optimize";
 import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
-import type { StagePlan, TrainingPlan } from "./plan";
+import type { LlavaPart, StagePlan, TrainingPlan } from "./plan";
 import type { TrainingScenes } from "./scenes";
 import { TOKEN_IDS, type ToyTokenizerFiles } from "./tokenizer";
 
 // 65 image tokens + a short question and answer fit 96 or 128; conversations are cut at a turn boundary
 // to fit 160 (longer buckets cost more per step than the few long rows are worth).
-export const LLAVA_STAGES = ["language", "align", "instruct", "instruct_more"] as const;
-export type LlavaStage = (typeof LLAVA_STAGES)[number];
 
 export const LLAVA_BUCKETS = [96, 128, 160] as const;
 const MAX_POSITIONS = 256;
@@ -137,8 +127,6 @@ export function llavaTrainingGraph(
   return { graph, binding, trainable: names };
 }
 
-const isVision = (name: string) => name.startsWith("model.vision_tower.");
-
 async function runStage(options: {
   stage: string;
   runtime: Runtime;
@@ -151,6 +139,8 @@ async function runStage(options: {
   plan: StagePlan;
   /** Language pretraining: no image path; descriptions stand in for images. */
   textOnly?: boolean;
+  /** Curriculum: image rows only from scenes with at most this many objects. */
+  maxObjects?: number;
   /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no). */
   shortAnswerWeight?: number;
   trainable: (name: string) => boolean;
@@ -172,6 +162,7 @@ async function runStage(options: {
     rowStream({
       encoder,
       seeds: scenes.seeds,
+      sceneIndices: options.maxObjects ? scenes.withAtMostObjects(options.maxObjects) : undefined,
       mix: options.mix,
       maxLength,
       seed: options.seed,
@@ -247,7 +238,8 @@ export async function trainLlava(options: {
   plan: TrainingPlan;
   out: string;
   clipDir: string;
-  stages?: readonly LlavaStage[];
+  /** Stage names to run (default all); without the first one, the weights so far come from `out`. */
+  stages?: readonly string[];
 }): Promise<Record<string, StageCurve>> {
   const { runtime, tok, scenes, plan } = options;
   const clipWeights = await readSnapshotWeights(options.clipDir);
@@ -267,8 +259,9 @@ export async function trainLlava(options: {
     const weights = new Map(
       [...values].map(([name, data]) => [llavaCheckpointName(name), { shape: shapes.get(name)!, data }]),
     );
-    // CLIP's post_layernorm only acts on the pooled CLS row, which LLaVA never reads; it is kept (as
-    // trained by CLIP) so the tower is complete and transformers has nothing to initialise at random.
+    // Every stage binds the whole tower (trained or not), so it is all in `values`. CLIP's
+    // post_layernorm only acts on the pooled CLS row, which LLaVA never reads; it is kept (as CLIP
+    // trained it) so the tower is complete and transformers has nothing to initialise at random.
     for (const suffix of ["weight", "bias"]) {
       const data = clipWeights.get(`vision_model.post_layernorm.${suffix}`)!;
       weights.set(`vision_tower.post_layernorm.${suffix}`, { shape: [data.length], data });
@@ -289,69 +282,44 @@ export async function trainLlava(options: {
       },
     });
   };
-  const stages = options.stages ?? LLAVA_STAGES;
+  const stages = plan.llava.filter((s) => !options.stages || options.stages.includes(s.name));
   let values: ParameterValues | undefined;
-  let shapes: ReadonlyMap<string, readonly number[]> | undefined;
-  if (!stages.includes("language")) {
+  if (stages.length > 0 && stages[0] !== plan.llava[0]) {
     // Resuming: the weights so far, from the snapshot a previous stage wrote.
     values = new Map();
     for (const [name, data] of await readSnapshotWeights(join(options.out, "toy-llava"))) {
       values.set(sanitizeLlavaWeightName(name), data);
     }
   }
-  const common = { runtime, config, initial, scenes, encoder };
-  const isLlm = (n: string) => n.startsWith("model.language_model.") || n === "lm_head.weight";
-  if (stages.includes("language")) {
-    const language = await runStage({
-      ...common,
-      stage: "llava_language",
-      values,
-      mix: INSTRUCT_MIX,
-      plan: plan.language,
-      trainable: isLlm,
-      textOnly: true,
-      seed: 6,
-    });
-    curves.llava_language = language.curve;
-    values = language.values;
-  }
-  if (stages.includes("align")) {
-    // LLaVA stage 1: the LLM is frozen, so the projector (and the tower) must make image tokens the LLM
-    // can read the way it read descriptions; a trainable LLM learns to ignore the image instead.
-    const align = await runStage({
-      ...common,
-      stage: "llava_align",
-      values,
-      mix: ALIGN_MIX,
-      plan: plan.align,
-      trainable: (n) => !isLlm(n),
-      seed: 2,
-    });
-    curves.llava_align = align.curve;
-    values = align.values;
-    shapes = align.shapes;
-  }
-  for (const [stage, stagePlan, seed, visionScale, mix, shortAnswerWeight] of [
-    ["instruct", plan.instruct, 3, 0.5, INSTRUCT_MIX, 1],
-    ["instruct_more", plan.instructMore, 5, 1, SHORT_ANSWER_MIX, 4],
-  ] as const) {
-    if (!stages.includes(stage)) continue;
+  for (const stage of stages) {
     const run = await runStage({
-      ...common,
-      stage: `llava_${stage}`,
+      stage: stage.name,
+      runtime,
+      config,
       values,
-      mix,
-      shortAnswerWeight,
-      plan: stagePlan,
-      trainable: () => true,
-      lrScale: (n) => (isVision(n) ? visionScale : 1),
-      save,
-      seed,
+      initial,
+      scenes,
+      encoder,
+      mix: stage.mix,
+      plan: stage,
+      textOnly: stage.textOnly,
+      maxObjects: stage.maxObjects,
+      shortAnswerWeight: stage.shortAnswerWeight,
+      trainable: (n) => stage.trains.includes(partOf(n)),
+      lrScale: (n) => (partOf(n) === "vision" ? (stage.visionLrScale ?? 1) : 1),
+      save: stage.textOnly ? undefined : save,
+      seed: stage.seed,
     });
-    curves[`llava_${stage}`] = run.curve;
+    curves[stage.name] = run.curve;
     values = run.values;
-    shapes = run.shapes;
-    await save(values, shapes);
+    if (!stage.textOnly) await save(values, run.shapes);
   }
   return curves;
+}
+
+/** Which of LLaVA's three parts a weight (by canonical name) belongs to. */
+export function partOf(name: string): LlavaPart {
+  if (name.startsWith("model.vision_tower.")) return "vision";
+  if (name.startsWith("model.multi_modal_projector.")) return "projector";
+  return "llm";
 }

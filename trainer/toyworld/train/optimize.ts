@@ -49,6 +49,8 @@ export async function optimize(options: {
   /** Learning-rate multiplier per weight (default 1): a frozen-ish tower trains at a fraction. */
   lrScale?: (name: string) => number;
   batch: (step: number) => Record<string, ort.Tensor>;
+  /** Extra scalar graph outputs logged next to the loss (e.g. the parts of a combined loss). */
+  metrics?: readonly string[];
   /** Called every `checkpointEvery` steps (e.g. to write the model so far). */
   checkpoint?: (step: number) => Promise<void>;
   checkpointEvery?: number;
@@ -70,7 +72,9 @@ export async function optimize(options: {
     ),
   }));
   const weightFeeds = parameterFeeds(binding, values);
-  const fetches = ["loss", ...trainable.map((n) => `grad/${n}`)];
+  const metrics = options.metrics ?? [];
+  const fetches = ["loss", ...metrics, ...trainable.map((n) => `grad/${n}`)];
+  const metricSums = new Map<string, number>(metrics.map((m) => [m, 0]));
   const curve: LossPoint[] = [];
   const started = Date.now();
   let sum = 0;
@@ -88,6 +92,7 @@ export async function optimize(options: {
     }
     sum += loss;
     count += 1;
+    for (const m of metrics) metricSums.set(m, metricSums.get(m)! + (out[m]!.data as Float32Array)[0]!);
     if ((step + 1) % schedule.logEvery === 0 || step === schedule.steps - 1) {
       const point = { step: step + 1, loss: sum / count };
       curve.push(point);
@@ -97,6 +102,7 @@ export async function optimize(options: {
           train: stage,
           step: point.step,
           loss: Number(point.loss.toFixed(4)),
+          ...Object.fromEntries(metrics.map((m) => [m, Number((metricSums.get(m)! / count).toFixed(4))])),
           grad_norm: Number(norm.toFixed(3)),
           lr: Number(learningRate(step, schedule).toExponential(2)),
           seconds: Number(elapsed.toFixed(1)),
@@ -104,6 +110,7 @@ export async function optimize(options: {
       );
       sum = 0;
       count = 0;
+      for (const m of metrics) metricSums.set(m, 0);
     }
     if (options.checkpoint && options.checkpointEvery && (step + 1) % options.checkpointEvery === 0) {
       await options.checkpoint(step + 1);

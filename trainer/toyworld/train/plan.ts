@@ -1,6 +1,8 @@
-// The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch
-// and learning rate. Sized so `npm run toy:train` finishes in well under an hour on 2 CPU cores.
+// The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch,
+// learning rate, data mix and which weights it trains. Sized so `npm run toy:train` finishes in well
+// under an hour on 2 CPU cores.
 
+import type { RowMix } from "./instruction-data";
 import type { Schedule } from "./optimize";
 
 export interface StagePlan {
@@ -8,28 +10,38 @@ export interface StagePlan {
   batchSize: number;
 }
 
+export interface ClipPlan extends StagePlan {
+  /** Weight of the dense attribute heads (attribute-supervision.ts) next to the contrastive loss. */
+  attributeWeight: number;
+}
+
+/** The LLaVA's weights in three groups, as LLaVA's stages freeze and train them. */
+export type LlavaPart = "vision" | "projector" | "llm";
+
+export interface LlavaStagePlan extends StagePlan {
+  /** Stage name in logs, loss curves and `--stage`. */
+  name: string;
+  mix: RowMix;
+  trains: readonly LlavaPart[];
+  /** Learning-rate multiplier of the vision tower when it trains (default 1). */
+  visionLrScale?: number;
+  /** Text only: the scene's detailed description stands where the image goes (no image path). */
+  textOnly?: boolean;
+  /** Curriculum: image rows only from scenes with at most this many objects (default: all scenes). */
+  maxObjects?: number;
+  /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no); default 1. */
+  shortAnswerWeight?: number;
+  seed: number;
+}
+
 export interface TrainingPlan {
   /** Training scenes rendered once (seeds 0..scenes-1 of the train split). */
   scenes: number;
-  clip: StagePlan;
-  /**
-   * LLM language pretraining (no pretrained LLM exists here): every record with the scene's detailed
-   * description standing where the image goes, LLM weights only.
-   */
-  language: StagePlan;
-  /**
-   * LLaVA stage 1: alignment with the LLM frozen: projector and vision tower learn to make image tokens
-   * the LLM reads like the descriptions it was pretrained with.
-   */
-  align: StagePlan;
-  /** LLaVA stage 2: projector + LLM (+ vision tower, smaller lr) on instruction data. */
-  instruct: StagePlan;
-  /**
-   * Stage 2 continued: a second cosine cycle over a mix weighted toward the image-dependent short answers
-   * (their loss counted 4x), the vision tower at the full learning rate. Meant to make answers depend on
-   * the picture, which appears late when training from scratch; within this budget it did not (README).
-   */
-  instructMore: StagePlan;
+  clip: ClipPlan;
+  /** Locked-image text tuning after `clip` (clip-text-recipe.ts): text side only, bigger batches. */
+  clipText: StagePlan;
+  /** LLaVA stages in order; each starts from the weights the previous one left. */
+  llava: readonly LlavaStagePlan[];
 }
 
 const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Schedule => ({
@@ -41,11 +53,43 @@ const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Sc
   logEvery: 20,
 });
 
+/**
+ * CLIP first (the tower is what every later stage reads), then LLaVA with the tower frozen, as LLaVA
+ * freezes CLIP ViT-L: a curriculum stage on single-object scenes (where attention has nothing to choose
+ * between) and the main stage on every scene. There is no pretrained LLM, so the LLM learns the
+ * language in these stages too; captions carry most of the grounded tokens (every attribute word of a
+ * caption is a prediction the picture decides), short answers make the model answer in a word.
+ */
 export const TRAINING_PLAN: TrainingPlan = {
   scenes: 10000,
-  clip: { schedule: schedule(700, 1e-3), batchSize: 64 },
-  language: { schedule: schedule(300, 2e-3), batchSize: 16 },
-  align: { schedule: schedule(200, 1e-3), batchSize: 16 },
-  instruct: { schedule: schedule(700, 1e-3), batchSize: 16 },
-  instructMore: { schedule: schedule(1500, 1e-3), batchSize: 16 },
+  clip: { schedule: schedule(2000, 2e-3), batchSize: 64, attributeWeight: 1 },
+  clipText: { schedule: schedule(600, 1e-3), batchSize: 256 },
+  llava: [
+    {
+      name: "llava_ground_single",
+      maxObjects: 1,
+      mix: { caption: 0.4, vqa: 0.45, recognition: 0.15 },
+      trains: ["projector", "llm"],
+      schedule: schedule(400, 1e-3),
+      batchSize: 16,
+      seed: 3,
+    },
+    {
+      name: "llava_ground",
+      mix: { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 },
+      trains: ["projector", "llm"],
+      schedule: schedule(3000, 1e-3),
+      batchSize: 16,
+      seed: 4,
+    },
+    {
+      // A second cosine cycle at half the peak: the loss was still falling at the end of the first.
+      name: "llava_ground_more",
+      mix: { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 },
+      trains: ["projector", "llm"],
+      schedule: schedule(2000, 5e-4),
+      batchSize: 16,
+      seed: 5,
+    },
+  ],
 };
