@@ -1,13 +1,13 @@
 // Regression guard for the committed toy base models (trainer/toyworld/models): they load with our
-// loader and tokenizer, follow the chat template's short-answer format, and the CLIP puts each held-out
-// image's own caption above the median of a few. The current models do NOT yet answer from the picture
-// (held-out VQA is at chance, see trainer/toyworld/README.md "Results"), so accuracy is not asserted
-// here; when the models are retrained to the eval's goals, add accuracy floors well below `toy:eval`.
+// loader and tokenizer, follow the chat template's short-answer format, answer colour questions from the
+// picture, and the CLIP retrieves held-out images by caption. The floors sit well below what `npm run
+// toy:eval` measures (trainer/toyworld/README.md "Results") and well above chance, so a model that stops
+// reading the image fails here.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { Runtime } from "../../../trainer/engine/index";
 import { renderRecipe } from "../../../trainer/toyworld/batches";
-import { answerTerms, normalizeAnswer } from "../../../trainer/toyworld/language/answers";
+import { answerTerms, normalizeAnswer, scoreAnswer } from "../../../trainer/toyworld/language/answers";
 import { captionRecord, vqaItems } from "../../../trainer/toyworld/records";
 import { splitSeeds } from "../../../trainer/toyworld/splits";
 import { recognitionItem } from "../../../trainer/toyworld/train/recognition-data";
@@ -33,6 +33,18 @@ describe("toy LLaVA", () => {
     expect(wellFormed).toBeGreaterThanOrEqual(20);
   });
 
+  it("answers held-out colour questions from the picture (well above the 0.13 chance level)", async () => {
+    const items = vqaItems("test", 8000, 240).filter((it) => it.kind === "colour");
+    const answers = await llava.answer(
+      items.map((it) => ({ image: renderRecipe(it.recipe, { size: 64 }), question: it.prompt })),
+      5,
+    );
+    const right = items.filter((it, k) => scoreAnswer(answers[k]!, it.answer, it.kind)).length;
+    console.log(`[toy LLaVA] held-out colour accuracy ${right}/${items.length}`);
+    expect(items.length).toBeGreaterThanOrEqual(30);
+    expect(right / items.length).toBeGreaterThanOrEqual(0.35);
+  });
+
   it("answers yes/no recognition questions with Yes or No", async () => {
     const items = splitSeeds("test", 6000, 16).map(recognitionItem);
     const answers = await llava.answer(
@@ -44,18 +56,15 @@ describe("toy LLaVA", () => {
 });
 
 describe("toy CLIP", () => {
-  it("ranks each held-out image's own caption above the median of a few", async () => {
+  it("retrieves each of 20 held-out images by its caption, mostly at rank 1", async () => {
     const clip = await ToyClip.load(TOY_CLIP_DIR, runtime);
-    const seeds = splitSeeds("test", 7000, 12);
+    const seeds = splitSeeds("test", 7000, 20);
     const images = await clip.embedImages(seeds.map((seed) => renderRecipe({ seed }, { size: 64 })));
     const texts = await clip.embedTexts(seeds.map((seed) => captionRecord(seed).caption));
     for (const v of [...images, ...texts]) expect(Math.hypot(...v)).toBeCloseTo(1, 4);
     const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
-    const ranks = images.map((im, i) => {
-      const own = dot(im, texts[i]!);
-      return texts.filter((t) => dot(im, t) > own).length;
-    });
-    const meanRank = ranks.reduce((a, b) => a + b, 0) / ranks.length;
-    expect(meanRank).toBeLessThan(5.5);
+    const top1 = texts.filter((t, i) => images.every((im, j) => j === i || dot(t, im) < dot(t, images[i]!)));
+    console.log(`[toy CLIP] caption -> image top-1 ${top1.length}/20`);
+    expect(top1.length).toBeGreaterThanOrEqual(14);
   });
 });
