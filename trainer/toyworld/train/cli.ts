@@ -2,8 +2,9 @@
 // them to trainer/toyworld/models/{toy-clip,toy-llava}/ with their loss curves (JSON lines on stdout,
 // loss-curves.json and loss-curves.png next to the models).
 //
-//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|clip_text|llava|<a LLaVA stage of plan.ts>] [--out DIR] [--threads 2]
+//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|<a stage name of plan.ts>] [--out DIR] [--threads 2]
 
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -51,13 +52,17 @@ async function main(): Promise<void> {
     curves = JSON.parse(await readFile(curvesFile, "utf8")) as CurveSet;
   } catch {}
   const clipDir = join(out, "toy-clip");
-  if (stage === "all" || stage === "clip") {
+  // "clip" runs the joint CLIP stages and LiT; a single stage name resumes from the saved CLIP.
+  const clipStages = plan.clip.filter((s) => stage === "all" || stage === "clip" || stage === s.name);
+  for (const clipStage of clipStages) {
     t = Date.now();
-    const clip = await trainClip({ runtime, tok, scenes, ...plan.clip, seed: 1 });
+    // The first stage starts fresh; a later one continues the saved CLIP (its attribute heads anew).
+    const initial = clipStage === plan.clip[0] ? undefined : await readSnapshotWeights(clipDir);
+    const clip = await trainClip({ runtime, tok, scenes, ...clipStage, initial, stage: clipStage.name });
     // The attribute heads only shaped the tower's features; CLIPModel has no place for them.
     const values = new Map([...clip.values].filter(([n]) => !isAuxiliaryWeight(n)));
     await writeClip(clipDir, clip.config, values, tokenizer);
-    curves.clip = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
+    curves[clipStage.name] = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
   if (stage === "all" || stage === "clip" || stage === "clip_text") {
     t = Date.now();
@@ -87,7 +92,8 @@ async function main(): Promise<void> {
   }
   await writeFile(curvesFile, `${JSON.stringify(curves)}\n`);
   await drawLossCurves(curves, join(out, "loss-curves.png"));
-  if (stage !== "clip") await writeReferenceOutputs(out, runtime);
+  // Needs both models: a CLIP-only run into a fresh --out has no LLaVA yet.
+  if (existsSync(join(out, "toy-llava", "config.json"))) await writeReferenceOutputs(out, runtime);
   console.log(JSON.stringify({ train: "done", stage, seconds: (Date.now() - started) / 1000 }));
 }
 

@@ -11,8 +11,11 @@ export interface StagePlan {
 }
 
 export interface ClipPlan extends StagePlan {
+  /** Stage name in logs, loss curves and `--stage`. */
+  name: string;
   /** Weight of the dense attribute heads (attribute-supervision.ts) next to the contrastive loss. */
   attributeWeight: number;
+  seed: number;
 }
 
 /** The LLaVA's weights in three groups, as LLaVA's stages freeze and train them. */
@@ -37,7 +40,8 @@ export interface LlavaStagePlan extends StagePlan {
 export interface TrainingPlan {
   /** Training scenes rendered once (seeds 0..scenes-1 of the train split). */
   scenes: number;
-  clip: ClipPlan;
+  /** Joint CLIP stages (contrastive + attribute heads), each continuing the previous one. */
+  clip: readonly ClipPlan[];
   /** Locked-image text tuning after `clip` (clip-text-recipe.ts): text side only, bigger batches. */
   clipText: StagePlan;
   /** LLaVA stages in order; each starts from the weights the previous one left. */
@@ -62,7 +66,12 @@ const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Sc
  */
 export const TRAINING_PLAN: TrainingPlan = {
   scenes: 10000,
-  clip: { schedule: schedule(2000, 2e-3), batchSize: 64, attributeWeight: 1 },
+  clip: [
+    { name: "clip", schedule: schedule(2000, 2e-3), batchSize: 64, attributeWeight: 1, seed: 1 },
+    // A second cycle weighted toward the heads: shape, pattern and mark (which need several patches)
+    // were what the LLaVA could not read after the first.
+    { name: "clip_more", schedule: schedule(2000, 1e-3), batchSize: 64, attributeWeight: 2, seed: 9 },
+  ],
   clipText: { schedule: schedule(600, 1e-3), batchSize: 256 },
   llava: [
     {
