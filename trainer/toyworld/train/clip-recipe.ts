@@ -64,6 +64,20 @@ export function captionIds(tok: TextTokenizer, text: string, length: number): { 
   return { ids, eos };
 }
 
+/** Batches of scene indices: each pass over the scenes in a fresh shuffled order (epochs without repeats). */
+export function shuffledBatches(count: number, batchSize: number, order: Random): () => number[] {
+  let perm = order.shuffle([...Array(count).keys()]);
+  let cursor = 0;
+  return () => {
+    if (cursor + batchSize > perm.length) {
+      perm = order.shuffle(perm);
+      cursor = 0;
+    }
+    cursor += batchSize;
+    return perm.slice(cursor - batchSize, cursor);
+  };
+}
+
 /** input_ids, attention_bias and pool_positions for a batch of encoded captions. */
 export function captionFeeds(
   captions: readonly { ids: number[]; eos: number }[],
@@ -144,9 +158,7 @@ export async function trainClip(options: {
   // caption; the batch composition varies instead).
   const captions = scenes.seeds.map((seed) => captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH));
   const labels = scenes.scenes.map((scene) => attributeLabels(scene, grid));
-  const order = new Random(options.seed, "clip:order");
-  let perm = order.shuffle([...Array(scenes.count).keys()]);
-  let cursor = 0;
+  const nextBatch = shuffledBatches(scenes.count, batchSize, new Random(options.seed, "clip:order"));
   const result = await optimize({
     stage: options.stage ?? "clip",
     runtime,
@@ -157,12 +169,7 @@ export async function trainClip(options: {
     schedule,
     metrics: ["contrastive_loss", "attribute_loss"],
     batch: () => {
-      if (cursor + batchSize > perm.length) {
-        perm = order.shuffle(perm);
-        cursor = 0;
-      }
-      const picked = perm.slice(cursor, cursor + batchSize);
-      cursor += batchSize;
+      const picked = nextBatch();
       return {
         pixel_values: ortTensor("float32", pixelValues(picked.map((k) => scenes.images[k]!)), [
           batchSize,

@@ -11,7 +11,7 @@ import type { TextTokenizer } from "../../text/tokenizer";
 import { Random } from "../random";
 import { captionRecord } from "../records";
 import { pixelValues } from "./batching";
-import { CLIP_TEXT_LENGTH, captionFeeds, captionIds } from "./clip-recipe";
+import { CLIP_TEXT_LENGTH, captionFeeds, captionIds, shuffledBatches } from "./clip-recipe";
 import { optimize, type Schedule, type TrainResult } from "./optimize";
 import { ParameterBinding, type ParameterValues, parameterFeeds } from "./parameters";
 import type { TrainingScenes } from "./scenes";
@@ -75,9 +75,7 @@ export async function trainClipText(options: {
     trainable.map((n) => binding.tensors.get(n)!),
   );
   const captions = scenes.seeds.map((seed) => captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH));
-  const order = new Random(options.seed, "clip_text:order");
-  let perm = order.shuffle([...Array(scenes.count).keys()]);
-  let cursor = 0;
+  const nextBatch = shuffledBatches(scenes.count, batchSize, new Random(options.seed, "clip_text:order"));
   return optimize({
     stage: options.stage ?? "clip_text",
     runtime,
@@ -87,12 +85,7 @@ export async function trainClipText(options: {
     trainable,
     schedule,
     batch: () => {
-      if (cursor + batchSize > perm.length) {
-        perm = order.shuffle(perm);
-        cursor = 0;
-      }
-      const picked = perm.slice(cursor, cursor + batchSize);
-      cursor += batchSize;
+      const picked = nextBatch();
       const rows = new Float32Array(batchSize * hidden);
       picked.forEach((k, b) => {
         rows.set(features.subarray(k * hidden, (k + 1) * hidden), b * hidden);

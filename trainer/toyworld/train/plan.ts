@@ -57,6 +57,9 @@ const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Sc
   logEvery: 20,
 });
 
+/** The main LLaVA mix: captions carry most grounded tokens, short answers teach answering in a word. */
+const GROUND_MIX = { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 };
+
 /**
  * CLIP first (the tower is what every later stage reads), then LLaVA with the tower frozen, as LLaVA
  * freezes CLIP ViT-L: a curriculum stage on single-object scenes (where attention has nothing to choose
@@ -85,7 +88,7 @@ export const TRAINING_PLAN: TrainingPlan = {
     },
     {
       name: "llava_ground",
-      mix: { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 },
+      mix: GROUND_MIX,
       trains: ["projector", "llm"],
       schedule: schedule(3000, 1e-3),
       batchSize: 16,
@@ -94,7 +97,7 @@ export const TRAINING_PLAN: TrainingPlan = {
     {
       // A second cosine cycle at half the peak: the loss was still falling at the end of the first.
       name: "llava_ground_more",
-      mix: { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 },
+      mix: GROUND_MIX,
       trains: ["projector", "llm"],
       schedule: schedule(2000, 5e-4),
       batchSize: 16,
