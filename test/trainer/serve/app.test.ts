@@ -2,7 +2,16 @@
 // readiness, recognition, chat (JSON and SSE), the concept prefix cache, purge and metrics.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signRequest } from "../../../shared/hmac";
-import { chatPlan, MODEL_ID, type NodeUnderTest, recognizePlan, SECRET, startNode, toyPng } from "./fixture";
+import {
+  chatPlan,
+  MODEL_ID,
+  type NodeUnderTest,
+  recognizePlan,
+  SECRET,
+  sseData,
+  startNode,
+  toyPng,
+} from "./fixture";
 
 let t: NodeUnderTest;
 let images: string[];
@@ -13,19 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.node.shutdown();
 });
-
-function sseData(text: string): string[] {
-  return text
-    .split("\n\n")
-    .map((e) =>
-      e
-        .split("\n")
-        .find((l) => l.startsWith("data:"))
-        ?.slice(5)
-        .trim(),
-    )
-    .filter((d): d is string => d !== undefined && d.length > 0);
-}
 
 describe("HMAC", () => {
   it("refuses unsigned, wrongly signed, replayed and stale requests", async () => {

@@ -9,7 +9,7 @@ import { conversationTurns, identifierSegment } from "../../../trainer/personali
 import { runChat } from "../../../trainer/serve/chat";
 import { planPrompt } from "../../../trainer/serve/plan-prompt";
 import { renderPrompt } from "../../../trainer/text/prompt";
-import { artifact, chatPlan, type NodeUnderTest, recognizePlan, startNode, toyPng } from "./fixture";
+import { artifact, chatPlan, type NodeUnderTest, recognizePlan, sseData, startNode, toyPng } from "./fixture";
 
 let t: NodeUnderTest;
 beforeAll(async () => {
@@ -18,19 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.node.shutdown();
 });
-
-function sseData(text: string): string[] {
-  return text
-    .split("\n\n")
-    .map((e) =>
-      e
-        .split("\n")
-        .find((l) => l.startsWith("data:"))
-        ?.slice(5)
-        .trim(),
-    )
-    .filter((d): d is string => d !== undefined && d.length > 0);
-}
 
 /** chatPlan with the concept's artifact replaced. */
 function withArtifact(plan: PromptPlan, base64: string): PromptPlan {

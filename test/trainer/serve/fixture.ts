@@ -161,3 +161,17 @@ export async function startNode(
   };
   return { node, app, posted, call };
 }
+
+/** The `data:` payloads of an SSE body, in order. */
+export function sseData(text: string): string[] {
+  return text
+    .split("\n\n")
+    .map((e) =>
+      e
+        .split("\n")
+        .find((l) => l.startsWith("data:"))
+        ?.slice(5)
+        .trim(),
+    )
+    .filter((d): d is string => d !== undefined && d.length > 0);
+}
