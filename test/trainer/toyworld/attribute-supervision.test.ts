@@ -2,13 +2,16 @@
 // head per patch, and the feeds that index the tower's [N, 1 + P, D] states.
 
 import { describe, expect, it } from "vitest";
+import { compile, Graph, ortTensor, Runtime } from "../../../trainer/engine/index";
 import { composeScene } from "../../../trainer/toyworld/compose";
 import {
   ATTRIBUTE_INPUTS,
   attributeFeeds,
   attributeLabels,
+  attributeLoss,
   PATCH_HEADS,
 } from "../../../trainer/toyworld/train/attribute-supervision";
+import { initParameters, ParameterBinding, parameterFeeds } from "../../../trainer/toyworld/train/parameters";
 
 const GRID = 8;
 
@@ -66,5 +69,42 @@ describe("attributeFeeds", () => {
     expect([...feeds[ATTRIBUTE_INPUTS.clsPositions]!]).toEqual([0n, BigInt(tokens), BigInt(2 * tokens)]);
     expect([...feeds[ATTRIBUTE_INPUTS.target("count")]!]).toEqual(labels.map((l) => BigInt(l.count)));
     expect(Number(feeds[ATTRIBUTE_INPUTS.target("shape")]![GRID * GRID + 5])).toBe(labels[1]!.patch.shape[5]);
+  });
+});
+
+describe("attributeLoss", () => {
+  it("weighs each patch head by headWeights: (sum of w x head loss) / heads + count loss", async () => {
+    const width = 8;
+    const labels = [3, 4].map((seed) => attributeLabels(composeScene({ seed }), GRID));
+    const tokens = GRID * GRID + 1;
+    const states = new Float32Array(labels.length * tokens * width).map((_, i) => Math.sin(i * 0.37));
+    const run = async (weights: Record<string, number>) => {
+      const graph = new Graph("attribute-loss");
+      const binding = new ParameterBinding(graph);
+      const input = graph.input("states", "float32", [labels.length, tokens, width]);
+      graph.output(attributeLoss(graph, binding, input, weights), "loss");
+      const heads = Object.keys(PATCH_HEADS).map((h) => `attribute_loss_${h}`);
+      const feeds = attributeFeeds(labels, GRID);
+      const out = await new Runtime().run(
+        compile(graph),
+        {
+          ...parameterFeeds(binding, initParameters(binding, 1, 1)),
+          states: ortTensor("float32", states, [labels.length, tokens, width]),
+          ...Object.fromEntries(
+            Object.entries(feeds).map(([n, d]) => [n, ortTensor("int64", d, [d.length])]),
+          ),
+        },
+        ["loss", ...heads],
+      );
+      const value = (n: string) => (out[n]!.data as Float32Array)[0]!;
+      return { loss: value("loss"), head: Object.fromEntries(heads.map((n) => [n.slice(15), value(n)])) };
+    };
+    const plain = await run({});
+    const weighted = await run({ shape: 4, mark: 0 });
+    const heads = Object.keys(PATCH_HEADS).length;
+    const { shape, mark } = plain.head;
+    expect(weighted.head).toEqual(plain.head); // the logged per-head losses stay unweighted
+    expect(weighted.loss - plain.loss).toBeCloseTo((3 * shape! - mark!) / heads, 5);
+    expect(shape).toBeGreaterThan(0);
   });
 });

@@ -68,11 +68,21 @@ export const ATTRIBUTE_INPUTS = {
   target: (head: PatchHead | "count") => `aux_target_${head}`,
 } as const;
 
+/** Per-head loss weights; a head left out weighs 1. */
+export type HeadWeights = Partial<Record<PatchHead, number>>;
+
 /**
- * Mean cross-entropy of the heads over `states` [N, 1 + P, D] (CLS first), as one scalar: the patch
- * heads' mean plus the count head, each head a bias-free linear map.
+ * Cross-entropy of the heads over `states` [N, 1 + P, D] (CLS first), as one scalar: the patch heads'
+ * weighted mean (weights from `headWeights`, divided by the number of heads) plus the count head, each
+ * head a bias-free linear map. Shape is the slow one to learn (a patch must see its neighbours to tell a
+ * star from a hexagon), which is why a plan may weigh it up.
  */
-export function attributeLoss(graph: Graph, binding: ParameterBinding, states: Tensor): Tensor {
+export function attributeLoss(
+  graph: Graph,
+  binding: ParameterBinding,
+  states: Tensor,
+  headWeights: HeadWeights = {},
+): Tensor {
   const width = states.shape[2] as number;
   return graph.scope("aux_attribute_heads", () => {
     const patchPositions = graph.input(ATTRIBUTE_INPUTS.patchPositions, "int64", ["patch_rows"]);
@@ -82,7 +92,9 @@ export function attributeLoss(graph: Graph, binding: ParameterBinding, states: T
       const classes = PATCH_HEADS[head].length + 1;
       const w = binding.weight(`${PREFIX}${head}.weight`, [classes, width]);
       const targets = graph.input(ATTRIBUTE_INPUTS.target(head), "int64", ["patch_rows"]);
-      const loss = maskedTokenCrossEntropy(states, patchPositions, targets, w);
+      const headLoss = maskedTokenCrossEntropy(states, patchPositions, targets, w);
+      graph.output(headLoss, `attribute_loss_${head}`); // unweighted, for the training log
+      const loss = (headWeights[head] ?? 1) === 1 ? headLoss : mul(headLoss, headWeights[head]!);
       patchSum = patchSum ? add(patchSum, loss) : loss;
     }
     const countHead = binding.weight(`${PREFIX}count.weight`, [MAX_OBJECTS, width]);

@@ -8,7 +8,7 @@ import type { HfJson } from "../../models/hf-config";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { Random } from "../random";
 import { captionRecord } from "../records";
-import { attributeFeeds, attributeLabels, attributeLoss } from "./attribute-supervision";
+import { attributeFeeds, attributeLabels, attributeLoss, type HeadWeights } from "./attribute-supervision";
 import { causalBias, pixelValues } from "./batching";
 import { optimize, type Schedule, type TrainResult } from "./optimize";
 import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
@@ -111,6 +111,7 @@ export function captionFeeds(
 export function clipTrainingGraph(
   config: HfJson,
   attributeWeight: number,
+  headWeights: HeadWeights = {},
 ): { graph: Graph; binding: ParameterBinding } {
   const graph = new Graph("toy-clip-train");
   const binding = new ParameterBinding(graph);
@@ -121,7 +122,7 @@ export function clipTrainingGraph(
   const pool = graph.input("pool_positions", "int64", ["batch"]);
   const image = model.imageEmbedsAndStates(pixels);
   const contrastive = model.contrastiveLoss(image.embeds, model.textEmbeds(ids, bias, pool)).loss;
-  const attributes = attributeLoss(graph, binding, image.lastState);
+  const attributes = attributeLoss(graph, binding, image.lastState, headWeights);
   graph.output(contrastive, "contrastive_loss");
   graph.output(attributes, "attribute_loss");
   const loss = add(contrastive, mul(attributes, attributeWeight), "total_loss");
@@ -137,6 +138,8 @@ export async function trainClip(options: {
   batchSize: number;
   /** Weight of the dense attribute heads' loss next to the contrastive loss. */
   attributeWeight: number;
+  /** Per-head weights inside the attribute loss (default 1 each). */
+  headWeights?: HeadWeights;
   seed: number;
   /** Start from these weights (by CLIPModel name) instead of a fresh initialisation. */
   initial?: ReadonlyMap<string, Float32Array>;
@@ -149,7 +152,7 @@ export async function trainClip(options: {
 }> {
   const { runtime, tok, scenes, schedule, batchSize } = options;
   const config = toyClipConfig(tok.size);
-  const { graph, binding } = clipTrainingGraph(config, options.attributeWeight);
+  const { graph, binding } = clipTrainingGraph(config, options.attributeWeight, options.headWeights);
   const vision = config.vision_config as HfJson;
   const grid = (vision.image_size as number) / (vision.patch_size as number);
   const values = initParameters(binding, options.seed, 4, options.initial);
@@ -167,7 +170,14 @@ export async function trainClip(options: {
     values,
     trainable: names,
     schedule,
-    metrics: ["contrastive_loss", "attribute_loss"],
+    // Per-head losses of the attributes that are slow to learn, so a log shows which one lags.
+    metrics: [
+      "contrastive_loss",
+      "attribute_loss",
+      "attribute_loss_shape",
+      "attribute_loss_pattern",
+      "attribute_loss_mark",
+    ],
     batch: () => {
       const picked = nextBatch();
       return {
