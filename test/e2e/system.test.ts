@@ -15,10 +15,12 @@ import { d1Query, E2E_ADMIN_KEY, E2E_HMAC_SECRET, kvKeys, type SystemUnderTest, 
 const JOB_TIMEOUT_MS = 120_000;
 const PURGE_POLL_LIMIT = 50;
 /**
- * sha256 of the committed toy LLaVA weights (e7e8e01). It reads colour, count and position from the picture
- * but not shape, pattern or mark, and its yes/no recognition is at chance (toyworld README, "Results").
+ * sha256 of the committed toy LLaVA weights (trained on the `clip_attributes` tower). It reads colour,
+ * count, position and pattern from the picture, shape and mark barely, and its yes/no recognition is at
+ * chance (0.483; toyworld README, "Results"), so a concept cannot be told from its hard negatives yet
+ * (this test measured P(yes) positives 0.459 vs negatives 0.468 on it). New weights re-enable the check.
  */
-const UNGROUNDED_TOY_LLAVA_SHA256 = "d37a714bf52004181a4c7ff10ed579b4188da5c45d019be15987dcf7fc864823";
+const UNGROUNDED_TOY_LLAVA_SHA256 = "cccd8901111c07ba0e9939fea4bb20a5eefa8e8181aba503fcd1bbddd7611366";
 
 let system: SystemUnderTest;
 let client: EdgeClient;
