@@ -1,6 +1,6 @@
 // The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch,
-// learning rate, data mix and which weights it trains. Sized so `npm run toy:train` finishes in well
-// under an hour on 2 CPU cores.
+// learning rate, data mix and which weights it trains. Sized so `npm run toy:train` finishes in about
+// an hour on 2 CPU cores.
 
 import type { HeadWeights } from "./attribute-supervision";
 import type { RowMix } from "./instruction-data";
@@ -87,8 +87,8 @@ export const TRAINING_PLAN: TrainingPlan = {
       seed: 2,
     },
     // An earlier second cycle with every head at weight 1 ("clip_more": 2000 steps, lr 1e-3, heads
-    // weight 2) lowered the heads' mean loss (0.78 -> 0.48) mostly on the easy heads and did not raise
-    // the LLaVA's VQA (README, Results).
+    // weight 2) lowered the heads' mean loss (0.78 -> 0.48) but not the LLaVA's shape error (README,
+    // Results).
   ],
   clipText: { schedule: schedule(600, 1e-3), batchSize: 256 },
   llava: [
