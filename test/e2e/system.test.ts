@@ -100,11 +100,9 @@ describe("edge + trainer node, end to end", () => {
     const neg = mean(negatives.results.map((r) => r.p_yes));
     console.log(`[e2e] mean P(yes): held-out positives ${pos.toFixed(4)}, negatives ${neg.toFixed(4)}`);
     // The quality check needs the real trainer on a base model that can tell a concept from its hard
-    // negatives. The committed toy LLaVA (these exact weights, commit e7e8e01) cannot yet:
-    // trainer/toyworld/README.md reports shape, pattern and mark VQA and yes/no recognition at chance, and
-    // `npm run eval:yollava` puts concepts on it at weighted recognition 0.52 (measured here: positives
-    // 0.520, negatives 0.531). For those weights (and the stand-in) the assertion is skipped, loudly;
-    // retrained toy weights re-enable it.
+    // negatives. The committed toy LLaVA cannot yet (UNGROUNDED_TOY_LLAVA_SHA256 says what was measured;
+    // `npm run eval:yollava` puts concepts on it at weighted recognition 0.507). For those weights (and
+    // the stand-in) the assertion is skipped, loudly; retrained toy weights re-enable it.
     const report = JSON.parse(
       String(
         d1Query(

@@ -45,12 +45,11 @@ describe("attributeLabels", () => {
   it("gives every object at least one labelled patch at the 8x8 grid", () => {
     for (let seed = 0; seed < 200; seed++) {
       const scene = composeScene({ seed });
-      const shapes = attributeLabels(scene, GRID).patch.shape;
+      const { shape: shapes, cell: cells } = attributeLabels(scene, GRID).patch;
       for (const o of scene.objects) {
         const id = PATCH_HEADS.shape.indexOf(o.shape) + 1;
         const cell = PATCH_HEADS.cell.indexOf(o.cell) + 1;
-        const labels = attributeLabels(scene, GRID).patch.cell;
-        const own = [...shapes.keys()].filter((i) => shapes[i] === id && labels[i] === cell);
+        const own = [...shapes.keys()].filter((i) => shapes[i] === id && cells[i] === cell);
         expect(own.length, `seed ${seed} ${o.shape} ${o.cell}`).toBeGreaterThan(0);
       }
     }
@@ -83,7 +82,7 @@ describe("attributeLoss", () => {
       const binding = new ParameterBinding(graph);
       const input = graph.input("states", "float32", [labels.length, tokens, width]);
       graph.output(attributeLoss(graph, binding, input, weights), "loss");
-      const heads = Object.keys(PATCH_HEADS).map((h) => `attribute_loss_${h}`);
+      const outputs = Object.keys(PATCH_HEADS).map((h) => [h, `attribute_loss_${h}`] as const);
       const feeds = attributeFeeds(labels, GRID);
       const out = await new Runtime().run(
         compile(graph),
@@ -94,10 +93,10 @@ describe("attributeLoss", () => {
             Object.entries(feeds).map(([n, d]) => [n, ortTensor("int64", d, [d.length])]),
           ),
         },
-        ["loss", ...heads],
+        ["loss", ...outputs.map(([, name]) => name)],
       );
       const value = (n: string) => (out[n]!.data as Float32Array)[0]!;
-      return { loss: value("loss"), head: Object.fromEntries(heads.map((n) => [n.slice(15), value(n)])) };
+      return { loss: value("loss"), head: Object.fromEntries(outputs.map(([h, name]) => [h, value(name)])) };
     };
     const plain = await run({});
     const weighted = await run({ shape: 4, mark: 0 });
