@@ -55,10 +55,17 @@ export async function writeSnapshot(options: {
     await writeFile(join(dir, file), json(value));
 }
 
+/** model.safetensors of a snapshot as float32 tensors (shape and data) by name. */
+export async function readSnapshotTensors(
+  dir: string,
+): Promise<Map<string, { shape: readonly number[]; data: Float32Array }>> {
+  const decoded = await readSafetensorsFile(join(dir, "model.safetensors"));
+  const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  for (const [name, t] of decoded.tensors) out.set(name, { shape: t.shape, data: t.data as Float32Array });
+  return out;
+}
+
 /** model.safetensors of a snapshot as float32 arrays by name. */
 export async function readSnapshotWeights(dir: string): Promise<Map<string, Float32Array>> {
-  const decoded = await readSafetensorsFile(join(dir, "model.safetensors"));
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of decoded.tensors) out.set(name, t.data as Float32Array);
-  return out;
+  return new Map([...(await readSnapshotTensors(dir))].map(([name, t]) => [name, t.data]));
 }

@@ -12,15 +12,15 @@ import { Runtime } from "../../engine/index";
 import type { HfJson } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { isAuxiliaryWeight } from "./attribute-supervision";
-import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
-import { clipTrainingGraph, trainClip } from "./clip-recipe";
+import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { trainClip } from "./clip-recipe";
 import { trainClipText } from "./clip-text-recipe";
 import { trainLlava } from "./llava-recipe";
 import { type CurveSet, drawLossCurves } from "./loss-plot";
 import { TRAINING_PLAN } from "./plan";
 import { writeReferenceOutputs } from "./reference-outputs";
 import { TrainingScenes } from "./scenes";
-import { buildToyTokenizer, type ToyTokenizerFiles } from "./tokenizer";
+import { buildToyTokenizer } from "./tokenizer";
 
 export const MODELS_DIR = "trainer/toyworld/models";
 
@@ -60,16 +60,22 @@ async function main(): Promise<void> {
     const initial = clipStage === plan.clip[0] ? undefined : await readSnapshotWeights(clipDir);
     const clip = await trainClip({ runtime, tok, scenes, ...clipStage, initial, stage: clipStage.name });
     // The attribute heads only shaped the tower's features; CLIPModel has no place for them.
-    const values = new Map([...clip.values].filter(([n]) => !isAuxiliaryWeight(n)));
-    await writeClip(clipDir, clip.config, values, tokenizer);
+    const weights = new Map(
+      [...clip.values]
+        .filter(([n]) => !isAuxiliaryWeight(n))
+        .map(([n, data]) => [n, { shape: clip.shapes.get(n)!, data }]),
+    );
+    await writeSnapshot({ dir: clipDir, config: clip.config, weights, tokenizer });
     curves[clipStage.name] = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
   if (stage === "all" || stage === "clip" || stage === "clip_text") {
     t = Date.now();
     const config = JSON.parse(await readFile(join(clipDir, "config.json"), "utf8")) as HfJson;
-    const values = await readSnapshotWeights(clipDir);
+    // LiT updates the snapshot's arrays in place, so the same tensors (and shapes) are written back.
+    const weights = await readSnapshotTensors(clipDir);
+    const values = new Map([...weights].map(([n, t]) => [n, t.data]));
     const result = await trainClipText({ runtime, tok, scenes, config, values, ...plan.clipText, seed: 8 });
-    await writeClip(clipDir, config, values, tokenizer);
+    await writeSnapshot({ dir: clipDir, config, weights, tokenizer });
     curves.clip_text = { ...result, wallSeconds: (Date.now() - t) / 1000 };
   }
   // "llava" runs every LLaVA stage; a single stage name resumes from the saved model.
@@ -95,18 +101,6 @@ async function main(): Promise<void> {
   // Needs both models: a CLIP-only run into a fresh --out has no LLaVA yet.
   if (existsSync(join(out, "toy-llava", "config.json"))) await writeReferenceOutputs(out, runtime);
   console.log(JSON.stringify({ train: "done", stage, seconds: (Date.now() - started) / 1000 }));
-}
-
-/** Writes a CLIPModel snapshot; shapes come from the training graph's binding of the same config. */
-async function writeClip(
-  dir: string,
-  config: HfJson,
-  values: ReadonlyMap<string, Float32Array>,
-  tokenizer: ToyTokenizerFiles,
-): Promise<void> {
-  const shapes = clipTrainingGraph(config, 0).binding.shapes;
-  const weights = new Map([...values].map(([n, data]) => [n, { shape: shapes.get(n)!, data }]));
-  await writeSnapshot({ dir, config, weights, tokenizer });
 }
 
 await main();
