@@ -14,6 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { weightsDigest } from "../trainer/personalize/clip-encoder";
 import { EdgeClient, toyPhotos } from "./start-client";
 import {
   applyMigrations,
@@ -33,18 +34,22 @@ const trainerPort = Number(process.env.YO_TRAINER_PORT ?? 8788);
 const STAND_IN = path.join(ROOT, "test/e2e/stand-in-trainer.ts");
 const TOY_MODEL = path.join(ROOT, "trainer/toyworld/models/toy-llava/config.json");
 const TOY_CLIP = path.join(ROOT, "trainer/toyworld/models/toy-clip");
-const DEMO_POOL = path.join(ROOT, ".cache/demo/toy-pool");
-/** Toy-world pool scenes for the demo's negatives pool (built once, kept in .cache/demo). */
+/** Toy-world pool scenes for the demo's negatives pool (built once per CLIP, kept in .cache/demo). */
 const DEMO_POOL_IMAGES = 1000;
 
-/** The real trainer's retrieved negatives: a toy-world pool indexed with toy CLIP (or YO_CLIP_DIR), built once. */
-function demoNegativesPool(): Record<string, string> {
+/**
+ * The real trainer's retrieved negatives: a toy-world pool indexed with toy CLIP (or YO_CLIP_DIR). Its
+ * directory is named by the CLIP's weights digest, so new toy weights get a fresh index instead of a stale
+ * one the node would refuse.
+ */
+async function demoNegativesPool(): Promise<Record<string, string>> {
   if (process.env.YO_NEGATIVES_POOL) return {};
   const clip = process.env.YO_CLIP_DIR ?? TOY_CLIP;
   if (!existsSync(path.join(clip, "config.json"))) return {};
-  if (!existsSync(path.join(DEMO_POOL, "clip-index.json"))) {
+  const poolDir = path.join(ROOT, ".cache/demo", `toy-pool-${await weightsDigest(clip)}`);
+  if (!existsSync(path.join(poolDir, "clip-index.json"))) {
     console.log(
-      `building a negatives pool of ${DEMO_POOL_IMAGES} toy scenes in ${path.relative(ROOT, DEMO_POOL)}...`,
+      `building a negatives pool of ${DEMO_POOL_IMAGES} toy scenes in ${path.relative(ROOT, poolDir)}...`,
     );
     const built = spawnSync(
       path.join(ROOT, "node_modules/.bin/tsx"),
@@ -53,7 +58,7 @@ function demoNegativesPool(): Record<string, string> {
         "pool",
         "build",
         "--images",
-        DEMO_POOL,
+        poolDir,
         "--toy",
         String(DEMO_POOL_IMAGES),
         "--clip",
@@ -63,7 +68,7 @@ function demoNegativesPool(): Record<string, string> {
     );
     if (built.status !== 0) throw new StartError("building the demo negatives pool failed");
   }
-  return { YO_NEGATIVES_POOL: DEMO_POOL, YO_CLIP_DIR: clip };
+  return { YO_NEGATIVES_POOL: poolDir, YO_CLIP_DIR: clip };
 }
 
 function devVars(): Record<string, string> {
@@ -108,7 +113,7 @@ async function runAll(): Promise<void> {
   applyMigrations(undefined, "pipe");
   const fixtureOnly =
     !process.env.YO_CONCEPT_TRAINER_MODULE && !process.env.YO_MODEL_DIR && !existsSync(TOY_MODEL);
-  const trainerEnv: Record<string, string> = fixtureOnly ? {} : demoNegativesPool();
+  const trainerEnv: Record<string, string> = fixtureOnly ? {} : await demoNegativesPool();
   if (fixtureOnly) {
     trainerEnv.YO_CONCEPT_TRAINER_MODULE = STAND_IN;
     console.warn(

@@ -33,7 +33,9 @@ export async function createConceptTrainer(model: BaseModel, config: ServeConfig
   let negatives: TrainConceptOptions["negatives"];
   if (config.negativesPoolDir && config.clipDir) {
     const clip = await ClipImageEncoder.load(config.clipDir, model.runtime);
-    negatives = { pool: await NegativesPool.open(config.negativesPoolDir, clip.fingerprint), clip };
+    // The encoder (not just its config fingerprint): a pool indexed by another training of the same
+    // config would retrieve with embeddings from a different tower.
+    negatives = { pool: await NegativesPool.open(config.negativesPoolDir, clip), clip };
   }
   const processor = model.processor;
   return {
