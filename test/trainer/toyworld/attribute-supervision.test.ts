@@ -72,7 +72,7 @@ describe("attributeFeeds", () => {
 });
 
 describe("attributeLoss", () => {
-  it("weighs each patch head by headWeights: (sum of w x head loss) / heads + count loss", async () => {
+  it("weighs each head by headWeights: (sum of w x patch head loss) / heads + w x count loss", async () => {
     const width = 8;
     const labels = [3, 4].map((seed) => attributeLabels(composeScene({ seed }), GRID));
     const tokens = GRID * GRID + 1;
@@ -82,7 +82,7 @@ describe("attributeLoss", () => {
       const binding = new ParameterBinding(graph);
       const input = graph.input("states", "float32", [labels.length, tokens, width]);
       graph.output(attributeLoss(graph, binding, input, weights), "loss");
-      const outputs = Object.keys(PATCH_HEADS).map((h) => [h, `attribute_loss_${h}`] as const);
+      const outputs = [...Object.keys(PATCH_HEADS), "count"].map((h) => [h, `attribute_loss_${h}`] as const);
       const feeds = attributeFeeds(labels, GRID);
       const out = await new Runtime().run(
         compile(graph),
@@ -105,5 +105,10 @@ describe("attributeLoss", () => {
     expect(weighted.head).toEqual(plain.head); // the logged per-head losses stay unweighted
     expect(weighted.loss - plain.loss).toBeCloseTo((3 * shape! - mark!) / heads, 5);
     expect(shape).toBeGreaterThan(0);
+    // The count head on the CLS row: weight 0 takes it out of the loss (a vision-only stage does).
+    const count = plain.head.count!;
+    expect(count).toBeGreaterThan(0);
+    expect((await run({ count: 0 })).loss).toBeCloseTo(plain.loss - count, 5);
+    expect((await run({ count: 3 })).loss).toBeCloseTo(plain.loss + 2 * count, 5);
   });
 });

@@ -68,8 +68,8 @@ export const ATTRIBUTE_INPUTS = {
   target: (head: PatchHead | "count") => `aux_target_${head}`,
 } as const;
 
-/** Per-head loss weights; a head left out weighs 1. */
-export type HeadWeights = Partial<Record<PatchHead, number>>;
+/** Per-head loss weights (the patch heads and the CLS count head); a head left out weighs 1. */
+export type HeadWeights = Partial<Record<PatchHead | "count", number>>;
 
 /**
  * Cross-entropy of the heads over `states` [N, 1 + P, D] (CLS first), as one scalar: the patch heads'
@@ -100,7 +100,10 @@ export function attributeLoss(
     const countHead = binding.weight(`${PREFIX}count.weight`, [MAX_OBJECTS, width]);
     const countTargets = graph.input(ATTRIBUTE_INPUTS.target("count"), "int64", ["cls_rows"]);
     const countLoss = maskedTokenCrossEntropy(states, clsPositions, countTargets, countHead);
-    return add(mul(patchSum!, 1 / PATCH_HEAD_NAMES.length), countLoss);
+    graph.output(countLoss, "attribute_loss_count");
+    const countWeight = headWeights.count ?? 1;
+    const patchMean = mul(patchSum!, 1 / PATCH_HEAD_NAMES.length);
+    return countWeight === 0 ? patchMean : add(patchMean, mul(countLoss, countWeight));
   });
 }
 

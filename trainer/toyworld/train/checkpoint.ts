@@ -55,12 +55,16 @@ export async function writeSnapshot(options: {
     await writeFile(join(dir, file), json(value));
 }
 
+/** One weight of a snapshot: its shape and float32 data. */
+export interface SnapshotTensor {
+  shape: readonly number[];
+  data: Float32Array;
+}
+
 /** model.safetensors of a snapshot as float32 tensors (shape and data) by name. */
-export async function readSnapshotTensors(
-  dir: string,
-): Promise<Map<string, { shape: readonly number[]; data: Float32Array }>> {
+export async function readSnapshotTensors(dir: string): Promise<Map<string, SnapshotTensor>> {
   const decoded = await readSafetensorsFile(join(dir, "model.safetensors"));
-  const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  const out = new Map<string, SnapshotTensor>();
   for (const [name, t] of decoded.tensors) out.set(name, { shape: t.shape, data: t.data as Float32Array });
   return out;
 }

@@ -12,7 +12,7 @@ import { Runtime } from "../../engine/index";
 import type { HfJson } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { isAuxiliaryWeight } from "./attribute-supervision";
-import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { readSnapshotTensors, type SnapshotTensor, writeSnapshot } from "./checkpoint";
 import { trainClip } from "./clip-recipe";
 import { trainClipText } from "./clip-text-recipe";
 import { trainLlava } from "./llava-recipe";
@@ -57,14 +57,16 @@ async function main(): Promise<void> {
   for (const clipStage of clipStages) {
     t = Date.now();
     // The first stage starts fresh; a later one continues the saved CLIP (its attribute heads anew).
-    const initial = clipStage === plan.clip[0] ? undefined : await readSnapshotWeights(clipDir);
+    const previous =
+      clipStage === plan.clip[0] ? new Map<string, SnapshotTensor>() : await readSnapshotTensors(clipDir);
+    const initial = new Map([...previous].map(([n, t]) => [n, t.data]));
     const clip = await trainClip({ runtime, tok, scenes, ...clipStage, initial, stage: clipStage.name });
-    // The attribute heads only shaped the tower's features; CLIPModel has no place for them.
-    const weights = new Map(
-      [...clip.values]
-        .filter(([n]) => !isAuxiliaryWeight(n))
-        .map(([n, data]) => [n, { shape: clip.shapes.get(n)!, data }]),
-    );
+    // The attribute heads only shaped the tower's features; CLIPModel has no place for them. Weights
+    // the stage did not train (the text side of a vision-only stage) are written back as they were.
+    const weights = new Map(previous);
+    for (const [n, data] of clip.values) {
+      if (!isAuxiliaryWeight(n)) weights.set(n, { shape: clip.shapes.get(n)!, data });
+    }
     await writeSnapshot({ dir: clipDir, config: clip.config, weights, tokenizer });
     curves[clipStage.name] = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }

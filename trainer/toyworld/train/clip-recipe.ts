@@ -2,7 +2,16 @@
 // training scenes. Its vision tower is reused as the LLaVA image encoder, as LLaVA reuses CLIP ViT-L.
 
 import type * as ort from "onnxruntime-node";
-import { add, compile, Graph, gradients, mul, ortTensor, type Runtime } from "../../engine/index";
+import {
+  add,
+  compile,
+  Graph,
+  gradients,
+  mul,
+  ortTensor,
+  type Runtime,
+  type Tensor,
+} from "../../engine/index";
 import { ClipModel, clipConfigFromHf } from "../../models/clip";
 import type { HfJson } from "../../models/hf-config";
 import type { TextTokenizer } from "../../text/tokenizer";
@@ -106,26 +115,35 @@ export function captionFeeds(
 /**
  * The training graph: CLIP's contrastive loss plus `attributeWeight` x the dense attribute heads' loss
  * (attribute-supervision.ts), and the gradient of every weight. The two parts are also graph outputs
- * (`contrastive_loss`, `attribute_loss`) so the log shows each.
+ * (`contrastive_loss`, `attribute_loss`) so the log shows each. Without `contrastive` the graph is the
+ * vision tower and the heads alone: the text side is not in it and keeps the weights it had.
  */
 export function clipTrainingGraph(
   config: HfJson,
   attributeWeight: number,
   headWeights: HeadWeights = {},
+  contrastive = true,
 ): { graph: Graph; binding: ParameterBinding } {
   const graph = new Graph("toy-clip-train");
   const binding = new ParameterBinding(graph);
   const model = new ClipModel(graph, clipConfigFromHf(config), binding);
   const pixels = graph.input("pixel_values", "float32", ["batch", 3, 64, 64]);
-  const ids = graph.input("input_ids", "int64", ["batch", CLIP_TEXT_LENGTH]);
-  const bias = graph.input("attention_bias", "float32", ["batch", 1, CLIP_TEXT_LENGTH, CLIP_TEXT_LENGTH]);
-  const pool = graph.input("pool_positions", "int64", ["batch"]);
-  const image = model.imageEmbedsAndStates(pixels);
-  const contrastive = model.contrastiveLoss(image.embeds, model.textEmbeds(ids, bias, pool)).loss;
-  const attributes = attributeLoss(graph, binding, image.lastState, headWeights);
-  graph.output(contrastive, "contrastive_loss");
-  graph.output(attributes, "attribute_loss");
-  const loss = add(contrastive, mul(attributes, attributeWeight), "total_loss");
+  let loss: Tensor;
+  if (contrastive) {
+    const ids = graph.input("input_ids", "int64", ["batch", CLIP_TEXT_LENGTH]);
+    const bias = graph.input("attention_bias", "float32", ["batch", 1, CLIP_TEXT_LENGTH, CLIP_TEXT_LENGTH]);
+    const pool = graph.input("pool_positions", "int64", ["batch"]);
+    const image = model.imageEmbedsAndStates(pixels);
+    const contrastiveLoss = model.contrastiveLoss(image.embeds, model.textEmbeds(ids, bias, pool)).loss;
+    const attributes = attributeLoss(graph, binding, image.lastState, headWeights);
+    graph.output(contrastiveLoss, "contrastive_loss");
+    graph.output(attributes, "attribute_loss");
+    loss = add(contrastiveLoss, mul(attributes, attributeWeight), "total_loss");
+  } else {
+    const attributes = attributeLoss(graph, binding, model.vision.hiddenStates(pixels).at(-1)!, headWeights);
+    graph.output(attributes, "attribute_loss");
+    loss = mul(attributes, attributeWeight, "total_loss");
+  }
   gradients(graph, loss, [...binding.tensors.values()]);
   return { graph, binding };
 }
@@ -140,6 +158,8 @@ export async function trainClip(options: {
   attributeWeight: number;
   /** Per-head weights inside the attribute loss (default 1 each). */
   headWeights?: HeadWeights;
+  /** With CLIP's contrastive loss (default); without it only the vision tower trains. */
+  contrastive?: boolean;
   seed: number;
   /** Start from these weights (by CLIPModel name) instead of a fresh initialisation. */
   initial?: ReadonlyMap<string, Float32Array>;
@@ -152,14 +172,22 @@ export async function trainClip(options: {
 }> {
   const { runtime, tok, scenes, schedule, batchSize } = options;
   const config = toyClipConfig(tok.size);
-  const { graph, binding } = clipTrainingGraph(config, options.attributeWeight, options.headWeights);
+  const contrastive = options.contrastive ?? true;
+  const { graph, binding } = clipTrainingGraph(
+    config,
+    options.attributeWeight,
+    options.headWeights,
+    contrastive,
+  );
   const vision = config.vision_config as HfJson;
   const grid = (vision.image_size as number) / (vision.patch_size as number);
   const values = initParameters(binding, options.seed, 4, options.initial);
   const names = [...binding.shapes.keys()];
   // Captions are drawn fresh per use (the generator varies wording by seed only, so a scene keeps its
   // caption; the batch composition varies instead).
-  const captions = scenes.seeds.map((seed) => captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH));
+  const captions = (contrastive ? scenes.seeds : []).map((seed) =>
+    captionIds(tok, captionRecord(seed).caption, CLIP_TEXT_LENGTH),
+  );
   const labels = scenes.scenes.map((scene) => attributeLabels(scene, grid));
   const nextBatch = shuffledBatches(scenes.count, batchSize, new Random(options.seed, "clip:order"));
   const result = await optimize({
@@ -172,11 +200,12 @@ export async function trainClip(options: {
     schedule,
     // Per-head losses of the attributes that are slow to learn, so a log shows which one lags.
     metrics: [
-      "contrastive_loss",
+      ...(contrastive ? ["contrastive_loss"] : []),
       "attribute_loss",
       "attribute_loss_shape",
       "attribute_loss_pattern",
       "attribute_loss_mark",
+      "attribute_loss_count",
     ],
     batch: () => {
       const picked = nextBatch();
@@ -187,7 +216,7 @@ export async function trainClip(options: {
           64,
           64,
         ]),
-        ...captionFeeds(picked.map((k) => captions[k]!)),
+        ...(contrastive ? captionFeeds(picked.map((k) => captions[k]!)) : {}),
         ...Object.fromEntries(
           Object.entries(
             attributeFeeds(

@@ -14,11 +14,14 @@ export interface Schedule {
   maxGradNorm: number;
   /** Print a loss line every this many steps (the mean since the last line). */
   logEvery: number;
+  /** After warmup: cosine decay to 10% of the peak (default), or hold the peak. */
+  decay?: "cosine" | "constant";
 }
 
-/** Linear warmup then cosine decay to 10% of the peak. */
+/** Linear warmup, then cosine decay to 10% of the peak or the peak held (`decay`). */
 export function learningRate(step: number, s: Schedule): number {
   if (step < s.warmup) return (s.lr * (step + 1)) / s.warmup;
+  if (s.decay === "constant") return s.lr;
   const progress = (step - s.warmup) / Math.max(1, s.steps - s.warmup);
   return s.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
 }
