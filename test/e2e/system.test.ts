@@ -15,12 +15,13 @@ import { d1Query, E2E_ADMIN_KEY, E2E_HMAC_SECRET, kvKeys, type SystemUnderTest, 
 const JOB_TIMEOUT_MS = 120_000;
 const PURGE_POLL_LIMIT = 50;
 /**
- * sha256 of the committed toy LLaVA weights (trained on the `clip_attributes` tower). It reads colour,
- * count, position and pattern from the picture, shape and mark barely, and its yes/no recognition is at
- * chance (0.483; toyworld README, "Results"), so a concept cannot be told from its hard negatives yet
- * (this test measured P(yes) positives 0.459 vs negatives 0.468 on it). New weights re-enable the check.
+ * sha256 of the committed toy LLaVA weights (on the vision-only `clip_attributes` tower). It reads colour,
+ * shape, pattern, mark and count from the picture (0.65-0.76), but its yes/no recognition of an attribute
+ * description is at chance, on training seeds too (0.467; toyworld README, "Results"), so a concept
+ * cannot be told from its hard negatives yet (this test measured P(yes) positives 0.512 vs negatives
+ * 0.527 on it). New weights re-enable the check.
  */
-const UNGROUNDED_TOY_LLAVA_SHA256 = "cccd8901111c07ba0e9939fea4bb20a5eefa8e8181aba503fcd1bbddd7611366";
+const UNGROUNDED_TOY_LLAVA_SHA256 = "a97ed9f4929f42fc278ce02da070da9fd2ed219fb338abe1c267ffed0cca44a8";
 
 let system: SystemUnderTest;
 let client: EdgeClient;
@@ -101,7 +102,7 @@ describe("edge + trainer node, end to end", () => {
     console.log(`[e2e] mean P(yes): held-out positives ${pos.toFixed(4)}, negatives ${neg.toFixed(4)}`);
     // The quality check needs the real trainer on a base model that can tell a concept from its hard
     // negatives. The committed toy LLaVA cannot yet (UNGROUNDED_TOY_LLAVA_SHA256 says what was measured;
-    // `npm run eval:yollava` puts concepts on it at weighted recognition 0.507). For those weights (and
+    // `npm run eval:yollava` puts concepts on it at weighted recognition 0.5). For those weights (and
     // the stand-in) the assertion is skipped, loudly; retrained toy weights re-enable it.
     const report = JSON.parse(
       String(

@@ -2,7 +2,10 @@
 // them to trainer/toyworld/models/{toy-clip,toy-llava}/ with their loss curves (JSON lines on stdout,
 // loss-curves.json and loss-curves.png next to the models).
 //
-//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|<a stage name of plan.ts>] [--out DIR] [--threads 2]
+//   npx tsx trainer/toyworld/train/cli.ts [--stage all|clip|llava|outputs|<a stage name of plan.ts>] [--out DIR] [--threads 2]
+//
+// `--stage outputs` trains nothing: it redraws the loss plot and rewrites reference-outputs.json for the
+// models in --out (after stages were run one by one).
 
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -34,6 +37,15 @@ async function main(): Promise<void> {
   });
   const stage = values.stage!;
   const out = values.out!;
+  const plan = TRAINING_PLAN;
+  const stages = [
+    "all",
+    "clip",
+    "llava",
+    "outputs",
+    ...[...plan.clip, ...plan.clipText, ...plan.llava].map((s) => s.name),
+  ];
+  if (!stages.includes(stage)) throw new Error(`--stage ${stage}: expected one of ${stages.join(", ")}`);
   const started = Date.now();
   const runtime = new Runtime({ executionProvider: "cpu", intraOpNumThreads: Number(values.threads) });
   const tokenizer = buildToyTokenizer();
@@ -42,7 +54,6 @@ async function main(): Promise<void> {
   await writeFile(join(tokDir, "tokenizer.json"), JSON.stringify(tokenizer.tokenizerJson));
   await writeFile(join(tokDir, "tokenizer_config.json"), JSON.stringify(tokenizer.tokenizerConfig));
   const tok = loadTokenizer(tokDir);
-  const plan = TRAINING_PLAN;
   let t = Date.now();
   const scenes = new TrainingScenes(plan.scenes, 64);
   console.log(JSON.stringify({ train: "render", scenes: plan.scenes, seconds: (Date.now() - t) / 1000 }));
@@ -70,15 +81,18 @@ async function main(): Promise<void> {
     await writeSnapshot({ dir: clipDir, config: clip.config, weights, tokenizer });
     curves[clipStage.name] = { ...clip.result, wallSeconds: (Date.now() - t) / 1000 };
   }
-  if (stage === "all" || stage === "clip" || stage === "clip_text") {
+  // LiT cycles, each continuing the saved CLIP; "clip" runs them after the joint stages.
+  const textStages = plan.clipText.filter((s) => stage === "all" || stage === "clip" || stage === s.name);
+  for (const textStage of textStages) {
     t = Date.now();
     const config = JSON.parse(await readFile(join(clipDir, "config.json"), "utf8")) as HfJson;
     // LiT updates the snapshot's arrays in place, so the same tensors (and shapes) are written back.
     const weights = await readSnapshotTensors(clipDir);
     const values = new Map([...weights].map(([n, t]) => [n, t.data]));
-    const result = await trainClipText({ runtime, tok, scenes, config, values, ...plan.clipText, seed: 8 });
+    const { name, ...rest } = textStage;
+    const result = await trainClipText({ runtime, tok, scenes, config, values, ...rest, stage: name });
     await writeSnapshot({ dir: clipDir, config, weights, tokenizer });
-    curves.clip_text = { ...result, wallSeconds: (Date.now() - t) / 1000 };
+    curves[name] = { ...result, wallSeconds: (Date.now() - t) / 1000 };
   }
   // "llava" runs every LLaVA stage; a single stage name resumes from the saved model.
   const llavaStages =

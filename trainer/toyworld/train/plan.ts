@@ -42,13 +42,19 @@ export interface LlavaStagePlan extends StagePlan {
   seed: number;
 }
 
+export interface ClipTextPlan extends StagePlan {
+  /** Stage name in logs, loss curves and `--stage`. */
+  name: string;
+  seed: number;
+}
+
 export interface TrainingPlan {
   /** Training scenes rendered once (seeds 0..scenes-1 of the train split). */
   scenes: number;
-  /** Joint CLIP stages (contrastive + attribute heads), each continuing the previous one. */
+  /** CLIP stages (joint contrastive + attribute heads, or the vision tower alone), each continuing the last. */
   clip: readonly ClipPlan[];
   /** Locked-image text tuning after `clip` (clip-text-recipe.ts): text side only, bigger batches. */
-  clipText: StagePlan;
+  clipText: readonly ClipTextPlan[];
   /** LLaVA stages in order; each starts from the weights the previous one left. */
   llava: readonly LlavaStagePlan[];
 }
@@ -95,7 +101,12 @@ export const TRAINING_PLAN: TrainingPlan = {
     // weight 2) lowered the heads' mean loss (0.78 -> 0.48) but not the LLaVA's shape error (README,
     // Results).
   ],
-  clipText: { schedule: schedule(600, 1e-3), batchSize: 256 },
+  // The vision-only tower stage leaves CLS untrained for captions (LiT starts at loss 12.8), so LiT runs
+  // two cycles: retrieval top-1 0.772 after the first, 0.892 after the second.
+  clipText: [
+    { name: "clip_text", schedule: schedule(600, 1e-3), batchSize: 256, seed: 8 },
+    { name: "clip_text_more", schedule: schedule(2000, 1e-3), batchSize: 256, seed: 9 },
+  ],
   llava: [
     {
       name: "llava_ground_single",
