@@ -73,9 +73,10 @@ export type HeadWeights = Partial<Record<PatchHead | "count", number>>;
 
 /**
  * Cross-entropy of the heads over `states` [N, 1 + P, D] (CLS first), as one scalar: the patch heads'
- * weighted mean (weights from `headWeights`, divided by the number of heads) plus the count head, each
- * head a bias-free linear map. Shape is the slow one to learn (a patch must see its neighbours to tell a
- * star from a hexagon), which is why a plan may weigh it up.
+ * weighted mean (weights from `headWeights`, divided by the number of heads) plus the count head times
+ * its weight, each head a bias-free linear map. Shape is the slow one to learn (a patch must see its
+ * neighbours to tell a star from a hexagon), which is why a plan may weigh it up; the count head, on one
+ * token per image, held shape back when it trained alongside (toyworld README), so a plan may set it to 0.
  */
 export function attributeLoss(
   graph: Graph,
