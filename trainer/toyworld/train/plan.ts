@@ -86,8 +86,9 @@ export const TRAINING_PLAN: TrainingPlan = {
     // shape 0.19 (chance 0.10), pattern 0.32 and mark 0.53, and no LLaVA could answer about them. This
     // stage trains the tower on the identity heads alone. Both per-image losses held shape back: with the
     // CLS count head in the loss a 600-step probe read shape 0.24, without it 0.60 (PyTorch, same setup:
-    // 0.63); with the contrastive loss as well, 0.22. Size and cell are off too (a PyTorch run with them
-    // read 0.30). LiT then realigns the text side to the tower (README, "The tower was the bottleneck").
+    // 0.63); with the contrastive loss as well, 0.22. Size and cell are off too (a PyTorch run with all
+    // six patch heads read 0.30). LiT then realigns the text side to the tower (README, "The tower was the
+    // bottleneck").
     {
       name: "clip_attributes",
       schedule: { ...schedule(3000, 2e-3), decay: "constant" },
