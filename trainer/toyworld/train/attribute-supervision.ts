@@ -88,23 +88,36 @@ export function attributeLoss(
   return graph.scope("aux_attribute_heads", () => {
     const patchPositions = graph.input(ATTRIBUTE_INPUTS.patchPositions, "int64", ["patch_rows"]);
     const clsPositions = graph.input(ATTRIBUTE_INPUTS.clsPositions, "int64", ["cls_rows"]);
-    let patchSum: Tensor | undefined;
+    // A head at weight 0 stays in the graph (its loss is still logged) but out of the sum, so no
+    // gradient flows back through it.
+    const weighted = (loss: Tensor, weight: number) => (weight === 1 ? loss : mul(loss, weight));
+    const patchTerms: Tensor[] = [];
     for (const head of PATCH_HEAD_NAMES) {
       const classes = PATCH_HEADS[head].length + 1;
       const w = binding.weight(`${PREFIX}${head}.weight`, [classes, width]);
       const targets = graph.input(ATTRIBUTE_INPUTS.target(head), "int64", ["patch_rows"]);
       const headLoss = maskedTokenCrossEntropy(states, patchPositions, targets, w);
       graph.output(headLoss, `attribute_loss_${head}`); // unweighted, for the training log
-      const loss = (headWeights[head] ?? 1) === 1 ? headLoss : mul(headLoss, headWeights[head]!);
-      patchSum = patchSum ? add(patchSum, loss) : loss;
+      const weight = headWeights[head] ?? 1;
+      if (weight !== 0) patchTerms.push(weighted(headLoss, weight));
     }
     const countHead = binding.weight(`${PREFIX}count.weight`, [MAX_OBJECTS, width]);
     const countTargets = graph.input(ATTRIBUTE_INPUTS.target("count"), "int64", ["cls_rows"]);
     const countLoss = maskedTokenCrossEntropy(states, clsPositions, countTargets, countHead);
     graph.output(countLoss, "attribute_loss_count");
+    const parts: Tensor[] = [];
+    if (patchTerms.length > 0) {
+      parts.push(
+        mul(
+          patchTerms.reduce((a, b) => add(a, b)),
+          1 / PATCH_HEAD_NAMES.length,
+        ),
+      );
+    }
     const countWeight = headWeights.count ?? 1;
-    const patchMean = mul(patchSum!, 1 / PATCH_HEAD_NAMES.length);
-    return countWeight === 0 ? patchMean : add(patchMean, mul(countLoss, countWeight));
+    if (countWeight !== 0) parts.push(weighted(countLoss, countWeight));
+    if (parts.length === 0) throw new Error("attributeLoss: every head has weight 0");
+    return parts.reduce((a, b) => add(a, b));
   });
 }
 
