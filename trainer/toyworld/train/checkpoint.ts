@@ -69,7 +69,12 @@ export async function readSnapshotTensors(dir: string): Promise<Map<string, Snap
   return out;
 }
 
+/** The float32 arrays of snapshot tensors by name (shared, not copied). */
+export function tensorData(tensors: ReadonlyMap<string, SnapshotTensor>): Map<string, Float32Array> {
+  return new Map([...tensors].map(([name, t]) => [name, t.data]));
+}
+
 /** model.safetensors of a snapshot as float32 arrays by name. */
 export async function readSnapshotWeights(dir: string): Promise<Map<string, Float32Array>> {
-  return new Map([...(await readSnapshotTensors(dir))].map(([name, t]) => [name, t.data]));
+  return tensorData(await readSnapshotTensors(dir));
 }

@@ -15,7 +15,7 @@ import { Runtime } from "../../engine/index";
 import type { HfJson } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { isAuxiliaryWeight } from "./attribute-supervision";
-import { readSnapshotTensors, type SnapshotTensor, writeSnapshot } from "./checkpoint";
+import { readSnapshotTensors, type SnapshotTensor, tensorData, writeSnapshot } from "./checkpoint";
 import { trainClip } from "./clip-recipe";
 import { trainClipText } from "./clip-text-recipe";
 import { trainLlava } from "./llava-recipe";
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     // The first stage starts fresh; a later one continues the saved CLIP (its attribute heads anew).
     const previous =
       clipStage === plan.clip[0] ? new Map<string, SnapshotTensor>() : await readSnapshotTensors(clipDir);
-    const initial = new Map([...previous].map(([n, t]) => [n, t.data]));
+    const initial = tensorData(previous);
     const clip = await trainClip({ runtime, tok, scenes, ...clipStage, initial, stage: clipStage.name });
     // The attribute heads only shaped the tower's features; CLIPModel has no place for them. Weights
     // the stage did not train (the text side of a vision-only stage) are written back as they were.
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     const config = JSON.parse(await readFile(join(clipDir, "config.json"), "utf8")) as HfJson;
     // LiT updates the snapshot's arrays in place, so the same tensors (and shapes) are written back.
     const weights = await readSnapshotTensors(clipDir);
-    const values = new Map([...weights].map(([n, t]) => [n, t.data]));
+    const values = tensorData(weights);
     const { name, ...rest } = textStage;
     const result = await trainClipText({ runtime, tok, scenes, config, values, ...rest, stage: name });
     await writeSnapshot({ dir: clipDir, config, weights, tokenizer });
