@@ -38,14 +38,15 @@ async function main(): Promise<void> {
   const stage = values.stage!;
   const out = values.out!;
   const plan = TRAINING_PLAN;
-  const stages = [
+  // The first CLIP stage is also called "clip", like the group.
+  const stages = new Set([
     "all",
     "clip",
     "llava",
     "outputs",
     ...[...plan.clip, ...plan.clipText, ...plan.llava].map((s) => s.name),
-  ];
-  if (!stages.includes(stage)) throw new Error(`--stage ${stage}: expected one of ${stages.join(", ")}`);
+  ]);
+  if (!stages.has(stage)) throw new Error(`--stage ${stage}: expected one of ${[...stages].join(", ")}`);
   const started = Date.now();
   const runtime = new Runtime({ executionProvider: "cpu", intraOpNumThreads: Number(values.threads) });
   const tokenizer = buildToyTokenizer();
