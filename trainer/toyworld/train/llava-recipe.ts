@@ -23,7 +23,7 @@ import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../mo
 import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { causalBias, pixelValues, positionIds } from "./batching";
-import { readSnapshotWeights, writeSnapshot } from "./checkpoint";
+import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
 import { BucketedBatches, RowEncoder, type RowMix, rowStream } from "./instruction-data";
 import type { StageCurve } from "./loss-plot";
 import { optimize } from "./optimize";
@@ -284,11 +284,15 @@ export async function trainLlava(options: {
   };
   const stages = plan.llava.filter((s) => !options.stages || options.stages.includes(s.name));
   let values: ParameterValues | undefined;
+  // Shapes of every weight known so far: a text-only stage binds no vision tower, so its own binding
+  // cannot describe the whole model it leaves.
+  const shapes = new Map<string, readonly number[]>();
   if (stages.length > 0 && stages[0] !== plan.llava[0]) {
     // Resuming: the weights so far, from the snapshot a previous stage wrote.
     values = new Map();
-    for (const [name, data] of await readSnapshotWeights(join(options.out, "toy-llava"))) {
-      values.set(sanitizeLlavaWeightName(name), data);
+    for (const [name, t] of await readSnapshotTensors(join(options.out, "toy-llava"))) {
+      values.set(sanitizeLlavaWeightName(name), t.data);
+      shapes.set(sanitizeLlavaWeightName(name), t.shape);
     }
   }
   for (const stage of stages) {
@@ -312,7 +316,11 @@ export async function trainLlava(options: {
     });
     curves[stage.name] = run.curve;
     values = run.values;
-    if (!stage.textOnly) await save(values, run.shapes);
+    for (const [name, shape] of run.shapes) shapes.set(name, shape);
+    // A text-only stage is saved once the tower is known (resumed, or bound by an earlier stage), so
+    // stages run one `--stage` at a time lose nothing; before that there is no whole model to write.
+    const whole = [...values.keys()].some((n) => partOf(n) === "vision");
+    if (whole) await save(values, shapes);
   }
   return curves;
 }
