@@ -290,9 +290,10 @@ export async function trainLlava(options: {
   if (stages.length > 0 && stages[0] !== plan.llava[0]) {
     // Resuming: the weights so far, from the snapshot a previous stage wrote.
     values = new Map();
-    for (const [name, t] of await readSnapshotTensors(join(options.out, "toy-llava"))) {
-      values.set(sanitizeLlavaWeightName(name), t.data);
-      shapes.set(sanitizeLlavaWeightName(name), t.shape);
+    for (const [saved, t] of await readSnapshotTensors(join(options.out, "toy-llava"))) {
+      const name = sanitizeLlavaWeightName(saved);
+      values.set(name, t.data);
+      shapes.set(name, t.shape);
     }
   }
   for (const stage of stages) {

@@ -6,29 +6,28 @@ import type { HeadWeights } from "./attribute-supervision";
 import type { RowMix } from "./instruction-data";
 import type { Schedule } from "./optimize";
 
+/** What every stage has; LiT stages (`clipText`) need nothing more. */
 export interface StagePlan {
+  /** Stage name in logs, loss curves and `--stage`. */
+  name: string;
   schedule: Schedule;
   batchSize: number;
+  seed: number;
 }
 
 export interface ClipPlan extends StagePlan {
-  /** Stage name in logs, loss curves and `--stage`. */
-  name: string;
   /** Weight of the dense attribute heads (attribute-supervision.ts) next to the contrastive loss. */
   attributeWeight: number;
   /** Per-head weights inside the attribute loss (default 1 each). */
   headWeights?: HeadWeights;
   /** With CLIP's contrastive loss (default); without it the stage trains the vision tower alone. */
   contrastive?: boolean;
-  seed: number;
 }
 
 /** The LLaVA's weights in three groups, as LLaVA's stages freeze and train them. */
 export type LlavaPart = "vision" | "projector" | "llm";
 
 export interface LlavaStagePlan extends StagePlan {
-  /** Stage name in logs, loss curves and `--stage`. */
-  name: string;
   mix: RowMix;
   trains: readonly LlavaPart[];
   /** Learning-rate multiplier of the vision tower when it trains (default 1). */
@@ -39,13 +38,6 @@ export interface LlavaStagePlan extends StagePlan {
   maxObjects?: number;
   /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no); default 1. */
   shortAnswerWeight?: number;
-  seed: number;
-}
-
-export interface ClipTextPlan extends StagePlan {
-  /** Stage name in logs, loss curves and `--stage`. */
-  name: string;
-  seed: number;
 }
 
 export interface TrainingPlan {
@@ -54,7 +46,7 @@ export interface TrainingPlan {
   /** CLIP stages (joint contrastive + attribute heads, or the vision tower alone), each continuing the last. */
   clip: readonly ClipPlan[];
   /** Locked-image text tuning after `clip` (clip-text-recipe.ts): text side only, bigger batches. */
-  clipText: readonly ClipTextPlan[];
+  clipText: readonly StagePlan[];
   /** LLaVA stages in order; each starts from the weights the previous one left. */
   llava: readonly LlavaStagePlan[];
 }
