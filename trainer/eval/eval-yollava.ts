@@ -237,7 +237,17 @@ async function learn(
   return { trained, photos, seconds: (performance.now() - t0) / 1000 };
 }
 
-type Scores = { positive: number; negative: number; weighted: number; text_mc: number; visual_mc?: number };
+type Scores = {
+  positive: number;
+  negative: number;
+  weighted: number;
+  /** Threshold-free recognition (recognition-score.ts) and the mean P(yes) of each side. */
+  auc: number;
+  p_yes_positive: number;
+  p_yes_negative: number;
+  text_mc: number;
+  visual_mc?: number;
+};
 const totals = new Map<string, Scores[]>();
 const record = (method: string, s: Scores) => {
   totals.set(method, [...(totals.get(method) ?? []), s]);
@@ -276,6 +286,9 @@ for (const c of evaluated) {
       positive: round(rec.positive),
       negative: round(rec.negative),
       weighted: round(rec.weighted),
+      auc: round(rec.auc),
+      p_yes_positive: round(rec.meanPYesPositive),
+      p_yes_negative: round(rec.meanPYesNegative),
       text_mc:
         name === "inline_description"
           ? Number.NaN
@@ -310,6 +323,9 @@ for (const [method, rows] of totals) {
     positive: mean(rows.map((r) => r.positive)),
     negative: mean(rows.map((r) => r.negative)),
     weighted: mean(rows.map((r) => r.weighted)),
+    auc: mean(rows.map((r) => r.auc)),
+    p_yes_positive: mean(rows.map((r) => r.p_yes_positive)),
+    p_yes_negative: mean(rows.map((r) => r.p_yes_negative)),
     text_mc: mean(rows.map((r) => r.text_mc)),
     visual_mc: mean(rows.map((r) => r.visual_mc ?? Number.NaN)),
     ...(method === "yollava"
@@ -363,6 +379,9 @@ if (!values["no-ablations"]) {
         positive: rec.positive,
         negative: rec.negative,
         weighted: rec.weighted,
+        auc: rec.auc,
+        p_yes_positive: rec.meanPYesPositive,
+        p_yes_negative: rec.meanPYesNegative,
         text_mc: await evaluateMultipleChoice(ctx, method, c.name, textItems(c, rng)),
       });
     }
@@ -374,6 +393,7 @@ if (!values["no-ablations"]) {
       positive: mean(rows.map((r) => r.positive)),
       negative: mean(rows.map((r) => r.negative)),
       weighted: mean(rows.map((r) => r.weighted)),
+      auc: mean(rows.map((r) => r.auc)),
       text_mc: mean(rows.map((r) => r.text_mc)),
       train_s_mean: mean(secs),
       ...(a.main ? { reused_main_run: true } : {}),

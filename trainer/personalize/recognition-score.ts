@@ -62,6 +62,32 @@ export interface RecognitionAccuracy {
   weighted: number;
   /** Mean -log P(correct answer) over the two candidates. */
   loss: number;
+  /**
+   * Threshold-free: the chance that a positive gets a higher P(yes) than a negative (ties count half),
+   * the area under the ROC curve. A concept can rank its photos right while every P(yes) sits on one side
+   * of 0.5; accuracy alone would not show it. NaN without both labels.
+   */
+  auc: number;
+  /** Mean P(yes) over the positives and over the negatives (what the end-to-end test compares). */
+  meanPYesPositive: number;
+  meanPYesNegative: number;
+}
+
+/** Area under the ROC curve by ranks (Mann-Whitney U), ties sharing their mean rank. */
+export function rocAuc(scores: readonly number[], positive: readonly boolean[]): number {
+  const order = scores.map((s, i) => [s, i] as const).sort((a, b) => a[0] - b[0]);
+  const ranks = new Array<number>(scores.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
+    for (let t = i; t <= j; t++) ranks[order[t]![1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  const nPos = positive.filter(Boolean).length;
+  const nNeg = positive.length - nPos;
+  if (nPos === 0 || nNeg === 0) return Number.NaN;
+  const rankSum = ranks.reduce((a, r, i) => a + (positive[i] ? r : 0), 0);
+  return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
 }
 
 export function recognitionAccuracy(
@@ -73,13 +99,17 @@ export function recognitionAccuracy(
   let neg = 0;
   let negN = 0;
   let loss = 0;
+  let sumPos = 0;
+  let sumNeg = 0;
   pYes.forEach((p, i) => {
     const yes = labels[i] === "yes";
     if (yes) {
       posN++;
+      sumPos += p;
       if (p > 0.5) pos++;
     } else {
       negN++;
+      sumNeg += p;
       if (p <= 0.5) neg++;
     }
     loss -= Math.log(Math.max(yes ? p : 1 - p, 1e-9));
@@ -87,5 +117,16 @@ export function recognitionAccuracy(
   const positive = posN ? pos / posN : Number.NaN;
   const negative = negN ? neg / negN : Number.NaN;
   const weighted = posN && negN ? (positive + negative) / 2 : posN ? positive : negative;
-  return { positive, negative, weighted, loss: loss / Math.max(1, pYes.length) };
+  return {
+    positive,
+    negative,
+    weighted,
+    loss: loss / Math.max(1, pYes.length),
+    auc: rocAuc(
+      pYes,
+      labels.map((l) => l === "yes"),
+    ),
+    meanPYesPositive: posN ? sumPos / posN : Number.NaN,
+    meanPYesNegative: negN ? sumNeg / negN : Number.NaN,
+  };
 }
