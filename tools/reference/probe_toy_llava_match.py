@@ -6,10 +6,10 @@ answer token, fits linear probes (first 2/3 of the set, scored on the rest) for
   asked  the colour the question names,
   seen   the colour of the named shape in the picture,
   match  whether the two are the same (the yes/no answer).
-Then, on the input of the last layer, a one-hidden-layer SiLU MLP probe for match, twice: on standardised
-states (mean removed per dimension) and on RMS-normalised states (what the layer's own MLP sees after its
-RMSNorm), with the norm of the part every row shares next to the norm of the part that varies. One JSON
-line per figure.
+Then, on the input of the last layer's MLP, a one-hidden-layer SiLU MLP probe for match, twice: on
+standardised states (mean removed per dimension) and on RMS-normalised states (the layer's RMSNorm without
+its learned gains, close to what its MLP sees), with the norm of the part every row shares next to the
+norm of the part that varies. One JSON line per figure.
 
     npx tsx trainer/toyworld/train/match-probe-set.ts --out /tmp/match-probe
     python tools/reference/probe_toy_llava_match.py --set /tmp/match-probe trainer/toyworld/models/toy-llava

@@ -50,7 +50,7 @@ const items = splitSeeds("test", 0, count).map((seed) => {
         assistant: asked === o.colour ? "Yes" : "No",
       },
     ],
-    0,
+    0, // the row only needs to know it has an image; pixels.f32 holds it at the item's index
   );
   return {
     image: renderScene(scene, { size: 64 }),
