@@ -7,7 +7,7 @@
 //   npx tsx trainer/toyworld/train/export-rows.ts --out /tmp/rows --mix recognition=1 [--rows 60000]
 //       [--max-objects 1] [--scenes 10000] [--seed 77]
 
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadTokenizer } from "../../text/tokenizer";
@@ -36,18 +36,27 @@ for (const part of values.mix.split(",")) {
     throw new Error(`export-rows: --mix wants kind=share pairs of ${KINDS.join("|")}, got "${part}"`);
   mix[kind as RowKind] = Number(share);
 }
-const rows = Number(values.rows);
-if (!Number.isInteger(rows) || rows < 1) throw new Error("export-rows: --rows must be a positive integer");
+const positive = (flag: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`export-rows: --${flag} must be a positive integer`);
+  return n;
+};
+const rows = positive("rows", values.rows)!;
+const maxObjects = positive("max-objects", values["max-objects"]);
+const config = JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as {
+  image_seq_length: number;
+};
 
-const scenes = new TrainingScenes(Number(values.scenes), 64);
+const scenes = new TrainingScenes(positive("scenes", values.scenes)!, 64);
 const pixels = Buffer.alloc(scenes.count * 64 * 64 * 3);
 scenes.images.forEach((image, k) => {
   pixels.set(image.data, k * 64 * 64 * 3);
 });
 const stream = rowStream({
-  encoder: new RowEncoder(loadTokenizer(values.model), 65),
+  encoder: new RowEncoder(loadTokenizer(values.model), config.image_seq_length),
   seeds: scenes.seeds,
-  sceneIndices: values["max-objects"] ? scenes.withAtMostObjects(Number(values["max-objects"])) : undefined,
+  sceneIndices: maxObjects ? scenes.withAtMostObjects(maxObjects) : undefined,
   mix,
   maxLength: LLAVA_BUCKETS[LLAVA_BUCKETS.length - 1]!,
   seed: Number(values.seed),

@@ -7,7 +7,7 @@
 //
 //   npx tsx trainer/toyworld/train/match-probe-set.ts --out /tmp/match-probe [--count 1500] [--objects 1]
 
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadTokenizer } from "../../text/tokenizer";
@@ -36,13 +36,18 @@ if (!Number.isInteger(count) || count < 100) throw new Error("match-probe-set: -
 if (!Number.isInteger(objects) || objects < 1 || objects > 4)
   throw new Error("match-probe-set: --objects must be 1..4");
 
-const encoder = new RowEncoder(loadTokenizer(values.model), 65);
+const config = JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as {
+  image_seq_length: number;
+};
+const encoder = new RowEncoder(loadTokenizer(values.model), config.image_seq_length);
 const items = splitSeeds("test", 0, count).map((seed) => {
   const scene = composeScene({ seed, minObjects: objects, maxObjects: objects });
   const rng = new Random(seed, "match-probe");
   const unique = scene.objects.filter((o) => scene.objects.filter((x) => x.shape === o.shape).length === 1);
   const o = rng.pick(unique.length > 0 ? unique : scene.objects);
-  const asked = rng.chance(0.5) ? o.colour : rng.pick(COLOURS.filter((c) => c !== o.colour));
+  // A "no" names a colour no object of that shape has (the shape may repeat when no shape is unique).
+  const absent = COLOURS.filter((c) => !scene.objects.some((x) => x.shape === o.shape && x.colour === c));
+  const asked = rng.chance(0.5) ? o.colour : rng.pick(absent);
   const row = encoder.row(
     [
       {
