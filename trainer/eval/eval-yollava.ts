@@ -34,7 +34,7 @@ import type { ConceptQA } from "../personalize/conversation-data";
 import { CONCEPT_DEFAULTS } from "../personalize/defaults";
 import { buildNegativesPool, NegativesPool, POOL_INDEX_JSON } from "../personalize/negatives-pool";
 import { SeededRandom } from "../personalize/random";
-import { yesNoIds } from "../personalize/recognition-score";
+import { type RecognitionAccuracy, yesNoIds } from "../personalize/recognition-score";
 import { type ConversationTeacher, SelfTeacher } from "../personalize/teacher";
 import { type TrainConceptOptions, trainConcept } from "../personalize/train-concept";
 import {
@@ -248,6 +248,18 @@ type Scores = {
   text_mc: number;
   visual_mc?: number;
 };
+/** The recognition figures of a Scores row, each passed through `f` (rounding, in the per-concept rows). */
+const recognitionScores = (
+  rec: RecognitionAccuracy,
+  f: (x: number) => number = (x) => x,
+): Omit<Scores, "text_mc" | "visual_mc"> => ({
+  positive: f(rec.positive),
+  negative: f(rec.negative),
+  weighted: f(rec.weighted),
+  auc: f(rec.auc),
+  p_yes_positive: f(rec.meanPYesPositive),
+  p_yes_negative: f(rec.meanPYesNegative),
+});
 const totals = new Map<string, Scores[]>();
 const record = (method: string, s: Scores) => {
   totals.set(method, [...(totals.get(method) ?? []), s]);
@@ -283,12 +295,7 @@ for (const c of evaluated) {
   for (const [name, method] of methods) {
     const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
     const scores: Scores = {
-      positive: round(rec.positive),
-      negative: round(rec.negative),
-      weighted: round(rec.weighted),
-      auc: round(rec.auc),
-      p_yes_positive: round(rec.meanPYesPositive),
-      p_yes_negative: round(rec.meanPYesNegative),
+      ...recognitionScores(rec, round),
       text_mc:
         name === "inline_description"
           ? Number.NaN
@@ -376,12 +383,7 @@ if (!values["no-ablations"]) {
       const method: ConceptMethod = { kind: "yollava", rows: learned.trained.rows };
       const rec = await evaluateRecognition(ctx, method, c.name, test.recognition);
       rows.push({
-        positive: rec.positive,
-        negative: rec.negative,
-        weighted: rec.weighted,
-        auc: rec.auc,
-        p_yes_positive: rec.meanPYesPositive,
-        p_yes_negative: rec.meanPYesNegative,
+        ...recognitionScores(rec),
         text_mc: await evaluateMultipleChoice(ctx, method, c.name, textItems(c, rng)),
       });
     }

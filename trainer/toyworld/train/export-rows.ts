@@ -10,6 +10,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type HfJson, hfNumber } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { RowEncoder, type RowKind, type RowMix, rowStream } from "./instruction-data";
 import { LLAVA_BUCKETS } from "./llava-recipe";
@@ -44,9 +45,10 @@ const positive = (flag: string, value: string | undefined): number | undefined =
 };
 const rows = positive("rows", values.rows)!;
 const maxObjects = positive("max-objects", values["max-objects"]);
-const config = JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as {
-  image_seq_length: number;
-};
+const imageTokens = hfNumber(
+  JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as HfJson,
+  "image_seq_length",
+);
 
 const scenes = new TrainingScenes(positive("scenes", values.scenes)!, 64);
 const pixels = Buffer.alloc(scenes.count * 64 * 64 * 3);
@@ -54,7 +56,7 @@ scenes.images.forEach((image, k) => {
   pixels.set(image.data, k * 64 * 64 * 3);
 });
 const stream = rowStream({
-  encoder: new RowEncoder(loadTokenizer(values.model), config.image_seq_length),
+  encoder: new RowEncoder(loadTokenizer(values.model), imageTokens),
   seeds: scenes.seeds,
   sceneIndices: maxObjects ? scenes.withAtMostObjects(maxObjects) : undefined,
   mix,

@@ -10,6 +10,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type HfJson, hfNumber } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { composeScene } from "../compose";
 import { Random } from "../random";
@@ -36,10 +37,11 @@ if (!Number.isInteger(count) || count < 100) throw new Error("match-probe-set: -
 if (!Number.isInteger(objects) || objects < 1 || objects > 4)
   throw new Error("match-probe-set: --objects must be 1..4");
 
-const config = JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as {
-  image_seq_length: number;
-};
-const encoder = new RowEncoder(loadTokenizer(values.model), config.image_seq_length);
+const imageTokens = hfNumber(
+  JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as HfJson,
+  "image_seq_length",
+);
+const encoder = new RowEncoder(loadTokenizer(values.model), imageTokens);
 const items = splitSeeds("test", 0, count).map((seed) => {
   const scene = composeScene({ seed, minObjects: objects, maxObjects: objects });
   const rng = new Random(seed, "match-probe");
