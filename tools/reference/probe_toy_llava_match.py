@@ -24,6 +24,8 @@ import torch
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 from transformers.utils import logging
 
+from train_toy_llava_torch import padded  # the same right-padded ids and mask as the stage's peer
+
 LINEAR_STEPS = 300  # LBFGS iterations per linear probe
 MLP_STEPS = 1500  # full-batch AdamW steps of the MLP probe
 MLP_HIDDEN = 512  # the toy LLM's intermediate size
@@ -85,12 +87,7 @@ def main() -> None:
     with torch.no_grad():
         for i in range(0, n, 100):
             batch = rows[i : i + 100]
-            length = max(len(r["ids"]) for r in batch)
-            ids = torch.full((len(batch), length), model.config.text_config.pad_token_id)
-            mask = torch.zeros(len(batch), length, dtype=torch.long)
-            for b, r in enumerate(batch):
-                ids[b, : len(r["ids"])] = torch.tensor(r["ids"])
-                mask[b, : len(r["ids"])] = 1
+            ids, mask = padded([r["ids"] for r in batch], model.config.text_config.pad_token_id)
             out = model(
                 input_ids=ids,
                 attention_mask=mask,

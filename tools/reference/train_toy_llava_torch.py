@@ -29,10 +29,6 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 from transformers.utils import logging
 
-IMAGE_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
-IMAGE_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
-
-
 def tower_states(model, pixels: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat(
@@ -84,15 +80,20 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     yes_id, no_id = tokenizer.convert_tokens_to_ids(["Yes", "No"])
 
-    images = np.fromfile(os.path.join(args.rows, "images.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
-    pixels = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - IMAGE_MEAN) / IMAGE_STD
+    size = model.config.vision_config.image_size
+    with open(os.path.join(args.model, "preprocessor_config.json")) as f:
+        processor = json.load(f)
+    mean = torch.tensor(processor["image_mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(processor["image_std"]).view(1, 3, 1, 1)
+    images = np.fromfile(os.path.join(args.rows, "images.u8"), dtype=np.uint8).reshape(-1, size, size, 3)
+    pixels = (torch.from_numpy(images).permute(0, 3, 1, 2).float() * processor["rescale_factor"] - mean) / std
     states = tower_states(model, pixels)
     rows = [json.loads(line) for line in open(os.path.join(args.rows, "rows.jsonl")) if line.strip()]
     probes = []
     for probe_dir in args.probe:
         meta = json.load(open(os.path.join(probe_dir, "rows.json")))
         probe_pixels = torch.from_numpy(np.fromfile(os.path.join(probe_dir, "pixels.f32"), dtype=np.float32))
-        probes.append((probe_dir, meta, tower_states(model, probe_pixels.reshape(meta["count"], 3, 64, 64))))
+        probes.append((probe_dir, meta, tower_states(model, probe_pixels.reshape(meta["count"], 3, meta["size"], meta["size"]))))
 
     def evaluate(step: int) -> None:
         model.eval()
@@ -115,8 +116,7 @@ def main() -> None:
     pattern = re.compile(args.train)
     for name, p in model.named_parameters():
         p.requires_grad = bool(pattern.search(name)) and not name.startswith("model.vision_tower.")
-    trained = [p for p in model.named_parameters() if p[1].requires_grad]
-    weights = [p for _, p in trained]
+    weights = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(weights, lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
     warmup = math.ceil(args.steps / 20)
     rng = random.Random(args.seed)
