@@ -1,0 +1,85 @@
+// Crossed recognition quads: two scenes, two descriptions one attribute apart, yes on the diagonal, and
+// attention targets that are exactly the patches of a matching object.
+
+import { describe, expect, it } from "vitest";
+import type { Scene } from "../../../trainer/toyworld/scene";
+import { matchingPatches, recognitionQuad } from "../../../trainer/toyworld/train/recognition-quads";
+
+const GRID = 8;
+const seeds = Array.from({ length: 60 }, (_, i) => 1000 + i * 7);
+
+function patchCentre(token: number): [number, number] {
+  const p = token - 1;
+  return [((p % GRID) + 0.5) / GRID, (Math.floor(p / GRID) + 0.5) / GRID];
+}
+
+function inBox(scene: Scene, token: number): boolean {
+  const [x, y] = patchCentre(token);
+  return scene.objects.some((o) => x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1);
+}
+
+describe("recognitionQuad", () => {
+  it("is a pure function of its seed", () => {
+    expect(recognitionQuad(42)).toEqual(recognitionQuad(42));
+    expect(recognitionQuad(42).items).not.toEqual(recognitionQuad(43).items);
+  });
+
+  it("asks two descriptions about two scenes, yes on the diagonal, mostly no across it", () => {
+    let across = 0;
+    let acrossNo = 0;
+    for (const seed of seeds) {
+      const quad = recognitionQuad(seed);
+      const [a1, b2, a2, b1] = quad.items;
+      expect([a1.scene, b2.scene, a2.scene, b1.scene]).toEqual([0, 1, 1, 0]);
+      expect(a1.question).toBe(a2.question);
+      expect(b2.question).toBe(b1.question);
+      expect(a1.question).not.toBe(b2.question);
+      expect([a1.answer, b2.answer]).toEqual(["Yes", "Yes"]);
+      for (const item of [a2, b1]) {
+        across++;
+        if (item.answer === "No") acrossNo++;
+      }
+      expect(quad.scenes[0].objects.length).toBeLessThanOrEqual(3);
+    }
+    // A distractor can fit a partial description by chance; that is rare.
+    expect(acrossNo / across).toBeGreaterThan(0.9);
+  });
+
+  it("targets the patches of a matching object for a yes and nothing for a no", () => {
+    for (const seed of seeds) {
+      const quad = recognitionQuad(seed);
+      for (const item of quad.items) {
+        if (item.answer === "No") {
+          expect(item.attentionTargets).toEqual([]);
+          continue;
+        }
+        expect(item.attentionTargets.length).toBeGreaterThan(0);
+        for (const t of item.attentionTargets) {
+          expect(t).toBeGreaterThanOrEqual(1);
+          expect(t).toBeLessThanOrEqual(GRID * GRID);
+          expect(inBox(quad.scenes[item.scene], t)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("matchingPatches covers exactly the patch centres inside the described objects' boxes", () => {
+    const scene = recognitionQuad(7).scenes[0];
+    const o = scene.objects[0]!;
+    const patches = matchingPatches(scene, { shape: o.shape, colour: o.colour }, GRID);
+    const expected = Array.from({ length: GRID * GRID }, (_, p) => p + 1).filter((t) => {
+      const [x, y] = patchCentre(t);
+      return scene.objects.some(
+        (s) =>
+          s.shape === o.shape &&
+          s.colour === o.colour &&
+          x >= s.box.x0 &&
+          x <= s.box.x1 &&
+          y >= s.box.y0 &&
+          y <= s.box.y1,
+      );
+    });
+    expect(patches).toEqual(expected);
+    expect(patches.length).toBeGreaterThan(0);
+  });
+});
