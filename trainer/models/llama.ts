@@ -189,6 +189,11 @@ export interface CachedDecoderOutputs {
 
 export class LlamaDecoder {
   private readonly dtype: DType;
+  /**
+   * Per layer, the attention probabilities forward() built, [B, kvHeads, groups, T, T] (query head h is
+   * kv head floor(h / groups), group h % groups): what an auxiliary loss on where a head looks reads.
+   */
+  readonly attentionProbs = new Map<number, Tensor>();
 
   constructor(
     readonly graph: Graph,
@@ -296,7 +301,7 @@ export class LlamaDecoder {
     const attnIn = g.scope("input_layernorm", () => this.rmsNorm(x, `${p}.input_layernorm.weight`));
     const h = add(
       x,
-      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias)),
+      g.scope("self_attn", () => this.attention(attnIn, p, rope, bias, i)),
       "residual_attn",
     );
     const mlpIn = g.scope("post_attention_layernorm", () =>
@@ -330,7 +335,7 @@ export class LlamaDecoder {
    * key-value head (HF's repeat_kv: head h uses kv head floor(h / groups)) sit on their own axis, and K, V
    * broadcast over it, so they are never copied per query head.
    */
-  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor): Tensor {
+  private attention(x: Tensor, p: string, rope: Rope, bias: Tensor, layer: number): Tensor {
     const g = this.graph;
     const c = this.config;
     const [batch, seq] = [x.shape[0]!, x.shape[1]!];
@@ -360,6 +365,7 @@ export class LlamaDecoder {
     const kr = g.scope("k_rope", () => applyRope(k, rope));
     const scores = matmul(mul(qr, 1 / Math.sqrt(d), "scale"), transpose(kr, [0, 1, 2, 4, 3]), "qk");
     const probs = softmax(add(scores, bias, "mask"), -1);
+    this.attentionProbs.set(layer, probs);
     const context = matmul(probs, v, "attn_v"); // [B, kv, groups, T, d]
     const merged = reshape(transpose(context, [0, 3, 1, 2, 4]), [0, 0, c.numHeads * d], {
       shape: [batch, seq, c.numHeads * d],

@@ -2,8 +2,12 @@
 // attention targets that are exactly the patches of a matching object.
 
 import { describe, expect, it } from "vitest";
+import { loadTokenizer } from "../../../trainer/text/tokenizer";
 import type { Scene } from "../../../trainer/toyworld/scene";
+import { RowEncoder, rowStream, type TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
 import { matchingPatches, recognitionQuad } from "../../../trainer/toyworld/train/recognition-quads";
+import { TOKEN_IDS } from "../../../trainer/toyworld/train/tokenizer";
+import { TOY_LLAVA_DIR } from "../../../trainer/toyworld/train/toy-models";
 
 const GRID = 8;
 const seeds = Array.from({ length: 60 }, (_, i) => 1000 + i * 7);
@@ -81,5 +85,30 @@ describe("recognitionQuad", () => {
     });
     expect(patches).toEqual(expected);
     expect(patches.length).toBeGreaterThan(0);
+  });
+});
+
+describe("rowStream with recognition_quad", () => {
+  it("yields a quad's four rows together, each with its own picture and attention targets", () => {
+    const encoder = new RowEncoder(loadTokenizer(TOY_LLAVA_DIR), GRID * GRID + 1);
+    const stream = rowStream({
+      encoder,
+      seeds: [0],
+      mix: { recognition_quad: 1 },
+      maxLength: 160,
+      seed: 1,
+      imageSize: 32,
+    });
+    const rows: TrainingRow[] = Array.from({ length: 8 }, () => stream.next().value as TrainingRow);
+    for (const row of rows) {
+      expect(row.scene).toBeUndefined();
+      expect(row.image?.width).toBe(32);
+      expect(row.attentionTargets).toBeDefined();
+      expect(row.ids.filter((id) => id === TOKEN_IDS.image).length).toBe(GRID * GRID + 1);
+    }
+    // Rows 0 and 3 share scene 1's picture, rows 1 and 2 scene 2's.
+    expect(rows[0]!.image).toBe(rows[3]!.image);
+    expect(rows[1]!.image).toBe(rows[2]!.image);
+    expect(rows[0]!.image).not.toBe(rows[1]!.image);
   });
 });

@@ -4,11 +4,15 @@
 // grouped into a few bucket lengths so that every batch has one of a handful of shapes.
 
 import type { TextTokenizer } from "../../text/tokenizer";
+import type { RgbImage } from "../../vision/image";
 import { composeScene } from "../compose";
 import { detailedDescription } from "../language/descriptions";
 import { Random } from "../random";
 import { captionRecord, IMAGE_TOKEN, instructionRecord, VQA_CYCLE, vqaItem } from "../records";
+import { renderScene } from "../render";
+import { SPLITS } from "../splits";
 import { recognitionItem } from "./recognition-data";
+import { recognitionQuad } from "./recognition-quads";
 import { TOKEN_IDS } from "./tokenizer";
 
 export interface ChatTurn {
@@ -22,9 +26,22 @@ export interface TrainingRow {
   isTarget: boolean[];
   /** Index of the row's image in the rendered training scenes, when it has one. */
   scene?: number;
+  /** The row's own picture, when it is not a training scene (recognition quads render theirs). */
+  image?: RgbImage;
+  /** Image tokens (0 = CLS) the answer should attend to, [] for <s> (attention-target.ts). */
+  attentionTargets?: number[];
 }
 
-export type RowKind = "vqa" | "recognition" | "instruction" | "caption" | "text";
+/** Whether a row has a picture: a training scene's or its own. */
+export function hasImage(row: TrainingRow): boolean {
+  return row.scene !== undefined || row.image !== undefined;
+}
+
+/**
+ * Row kinds. `recognition_quad` draws a crossed quad on a fresh training seed (recognition-quads.ts) and
+ * yields its four rows in a row, each with its own picture and attention targets.
+ */
+export type RowKind = "vqa" | "recognition" | "recognition_quad" | "instruction" | "caption" | "text";
 
 /** Share of each kind of row in a stage's stream. */
 export type RowMix = Partial<Record<RowKind, number>>;
@@ -112,6 +129,8 @@ export function* rowStream(options: {
    * learns the world's language and to answer from what its context says before it ever sees pixels.
    */
   imageAsText?: boolean;
+  /** Side of the pictures rows render themselves (recognition quads); the training scenes' size. */
+  imageSize?: number;
 }): Generator<TrainingRow> {
   const { encoder, seeds, mix } = options;
   const describe = (seed: number) =>
@@ -121,6 +140,7 @@ export function* rowStream(options: {
   const fitted = (turns: readonly ChatTurn[], k: number) =>
     encoder.fitted(turns, options.maxLength, options.imageAsText ? undefined : k, describe(seeds[k]!));
   const rng = new Random(options.seed, "llava:rows");
+  const grid = Math.round(Math.sqrt(encoder.tokensPerImage - 1));
   const kinds = Object.entries(mix) as [RowKind, number][];
   const total = kinds.reduce((a, [, p]) => a + p, 0);
   for (;;) {
@@ -136,6 +156,30 @@ export function* rowStream(options: {
     const k = options.sceneIndices ? rng.pick(options.sceneIndices) : rng.int(seeds.length);
     const seed = seeds[k]!;
     let row: TrainingRow | undefined;
+    if (kind === "recognition_quad") {
+      // A fresh train-split seed per quad (the rendered training scenes are not used): the match is
+      // learned on pictures it has not seen before.
+      const quad = recognitionQuad(SPLITS.train.start + rng.int(SPLITS.train.end - SPLITS.train.start), {
+        grid,
+      });
+      const images = quad.scenes.map((scene) => renderScene(scene, { size: options.imageSize ?? 64 }));
+      for (const item of quad.items) {
+        // The scene index only says "this row has an image"; the row carries the picture itself.
+        const fitted = encoder.fitted(
+          [{ user: `${IMAGE_TOKEN}\n${item.question}`, assistant: item.answer }],
+          options.maxLength,
+          0,
+        );
+        if (fitted)
+          yield {
+            ids: fitted.ids,
+            isTarget: fitted.isTarget,
+            image: images[item.scene],
+            attentionTargets: item.attentionTargets,
+          };
+      }
+      continue;
+    }
     if (kind === "vqa") {
       const item = vqaItem(seed, rng.pick(VQA_CYCLE));
       row = fitted([{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }], k);
@@ -177,10 +221,7 @@ export class BucketedBatches {
       if (b < 0) continue;
       const queue = this.queues[b]!;
       queue.push(row);
-      if (
-        queue.length >= this.batchSize &&
-        (!this.requireImage || queue.some((r) => r.scene !== undefined))
-      ) {
+      if (queue.length >= this.batchSize && (!this.requireImage || queue.some(hasImage))) {
         this.queues[b] = [];
         return { rows: queue.slice(0, this.batchSize), length: this.buckets[b]! };
       }

@@ -10,21 +10,25 @@
 import { join } from "node:path";
 import type * as ort from "onnxruntime-node";
 import {
+  add,
   compile,
   Graph,
   gradients,
   maskedTokenCrossEntropy,
+  mul,
   ortTensor,
   type Runtime,
   reshape,
+  type Tensor,
 } from "../../engine/index";
 import type { HfJson } from "../../models/hf-config";
 import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../models/llava";
 import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
+import { type AttentionTarget, attentionTargetInputs, attentionTargetLoss } from "./attention-target";
 import { causalBias, pixelValues, positionIds } from "./batching";
 import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
-import { BucketedBatches, RowEncoder, type RowMix, rowStream } from "./instruction-data";
+import { BucketedBatches, RowEncoder, type RowMix, rowStream, type TrainingRow } from "./instruction-data";
 import type { StageCurve } from "./loss-plot";
 import { optimize } from "./optimize";
 import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
@@ -91,13 +95,20 @@ export interface LlavaTrainingGraph {
   graph: Graph;
   binding: ParameterBinding;
   trainable: string[];
+  /** Scalar outputs beside `loss` (its parts) for the log. */
+  metrics: string[];
 }
 
-/** Forward with images spliced in, masked next-token loss, gradients of the weights `trainable` picks. */
+/**
+ * Forward with images spliced in, masked next-token loss, gradients of the weights `trainable` picks.
+ * With `attentionTarget` the loss adds its weight x attention-target.ts's loss (inputs `attention_rows`,
+ * `attention_mask`), and both parts are outputs (`token_loss`, `attention_loss`).
+ */
 export function llavaTrainingGraph(
   config: HfJson,
   trainable: (name: string) => boolean,
   withImages = true,
+  attentionTarget?: AttentionTarget,
 ): LlavaTrainingGraph {
   const graph = new Graph("toy-llava-train");
   const binding = new ParameterBinding(graph);
@@ -117,14 +128,57 @@ export function llavaTrainingGraph(
   const lossPositions = graph.input("loss_positions", "int64", ["targets"]);
   const targets = graph.input("targets", "int64", ["targets"]);
   const hidden = d.forward({ inputsEmbeds: embeds, positions, attentionBias: bias });
-  const loss = maskedTokenCrossEntropy(hidden, lossPositions, targets, d.lmHead());
+  const tokenLoss = maskedTokenCrossEntropy(hidden, lossPositions, targets, d.lmHead());
+  let loss: Tensor = tokenLoss;
+  const metrics: string[] = [];
+  if (attentionTarget) {
+    const probs = d.attentionProbs.get(attentionTarget.layer);
+    if (!probs) throw new Error(`attention target: the LLM has no layer ${attentionTarget.layer}`);
+    if (!(attentionTarget.head >= 0 && attentionTarget.head < d.config.numHeads))
+      throw new Error(`attention target: the LLM has no head ${attentionTarget.head}`);
+    const attention = attentionTargetLoss(probs, attentionTarget.head, attentionTargetInputs(graph));
+    graph.output(tokenLoss, "token_loss");
+    graph.output(attention, "attention_loss");
+    metrics.push("token_loss", "attention_loss");
+    loss = add(tokenLoss, mul(attention, attentionTarget.weight), "total_loss");
+  }
   const names = [...binding.shapes.keys()].filter(trainable);
   gradients(
     graph,
     loss,
     names.map((n) => binding.tensors.get(n)!),
   );
-  return { graph, binding, trainable: names };
+  return { graph, binding, trainable: names, metrics };
+}
+
+/**
+ * Feeds of the attention-target loss: per row with `attentionTargets`, its answer position (the query)
+ * and a mask over its T keys (the listed image tokens, or <s> when the list is empty). A batch without
+ * such rows gets one dummy row whose mask covers every key: mass 1, loss 0, no gradient.
+ */
+export function attentionTargetFeeds(rows: readonly TrainingRow[], T: number): Record<string, ort.Tensor> {
+  const queries: bigint[] = [];
+  const masks: number[][] = [];
+  rows.forEach((row, b) => {
+    if (!row.attentionTargets) return;
+    const answer = row.isTarget.indexOf(true) - 1;
+    const firstImage = row.ids.indexOf(TOKEN_IDS.image);
+    if (answer < 0 || firstImage < 0)
+      throw new Error("attention target: the row needs an answer and an image");
+    const mask = new Array<number>(T).fill(0);
+    if (row.attentionTargets.length === 0) mask[0] = 1;
+    for (const t of row.attentionTargets) mask[firstImage + t] = 1;
+    queries.push(BigInt(b * T + answer));
+    masks.push(mask);
+  });
+  if (queries.length === 0) {
+    queries.push(0n);
+    masks.push(new Array<number>(T).fill(1));
+  }
+  return {
+    attention_rows: ortTensor("int64", BigInt64Array.from(queries), [queries.length]),
+    attention_mask: ortTensor("float32", Float32Array.from(masks.flat()), [masks.length, T]),
+  };
 }
 
 async function runStage(options: {
@@ -143,6 +197,8 @@ async function runStage(options: {
   maxObjects?: number;
   /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no). */
   shortAnswerWeight?: number;
+  /** Auxiliary loss on one attention head, for rows that carry attention targets (recognition quads). */
+  attentionTarget?: AttentionTarget;
   trainable: (name: string) => boolean;
   lrScale?: (name: string) => number;
   /** Writes the model so far every few hundred steps, so a stopped run still leaves a usable model. */
@@ -151,7 +207,12 @@ async function runStage(options: {
 }): Promise<{ values: ParameterValues; shapes: ReadonlyMap<string, readonly number[]>; curve: StageCurve }> {
   const { runtime, scenes, encoder, plan } = options;
   const started = Date.now();
-  const built = llavaTrainingGraph(options.config, options.trainable, !options.textOnly);
+  const built = llavaTrainingGraph(
+    options.config,
+    options.trainable,
+    !options.textOnly,
+    options.attentionTarget,
+  );
   // Weights this stage's graph binds for the first time start from `initial` (the CLIP tower) or fresh.
   const values: ParameterValues = options.values ?? new Map();
   for (const [name, v] of initParameters(built.binding, options.seed, 4, options.initial)) {
@@ -167,6 +228,7 @@ async function runStage(options: {
       maxLength,
       seed: options.seed,
       imageAsText: options.textOnly,
+      imageSize: scenes.images[0]?.width,
     }),
     LLAVA_BUCKETS,
     plan.batchSize,
@@ -179,6 +241,7 @@ async function runStage(options: {
     binding: built.binding,
     values,
     trainable: built.trainable,
+    metrics: built.metrics,
     schedule: plan.schedule,
     lrScale: options.lrScale,
     checkpoint: options.save ? () => options.save!(values, built.binding.shapes) : undefined,
@@ -206,7 +269,10 @@ async function runStage(options: {
           }
         });
       });
-      const images = rows.filter((r) => r.scene !== undefined).map((r) => scenes.images[r.scene!]!);
+      // A recognition quad's row brings its own picture; every other image row names a training scene.
+      const images = rows.flatMap((r) =>
+        r.image ? [r.image] : r.scene !== undefined ? [scenes.images[r.scene]!] : [],
+      );
       const imageFeeds: Record<string, ort.Tensor> = options.textOnly
         ? {}
         : {
@@ -220,6 +286,7 @@ async function runStage(options: {
         attention_bias: ortTensor("float32", causalBias(B, T), [B, 1, T, T]),
         loss_positions: ortTensor("int64", BigInt64Array.from(lossPositions), [lossPositions.length]),
         targets: ortTensor("int64", BigInt64Array.from(targets), [targets.length]),
+        ...(options.attentionTarget ? attentionTargetFeeds(rows, T) : {}),
       };
     },
   });
@@ -310,6 +377,7 @@ export async function trainLlava(options: {
       textOnly: stage.textOnly,
       maxObjects: stage.maxObjects,
       shortAnswerWeight: stage.shortAnswerWeight,
+      attentionTarget: stage.attentionTarget,
       trainable: (n) => stage.trains.includes(partOf(n)),
       lrScale: (n) => (partOf(n) === "vision" ? (stage.visionLrScale ?? 1) : 1),
       save: stage.textOnly ? undefined : save,
