@@ -9,14 +9,16 @@ import { Random } from "../random";
 import type { ObjectIdentity, Scene } from "../scene";
 import { COLOURS, MARKS, NEAR_COLOURS, NEAR_SHAPES, PATTERNS, SHAPES } from "../vocabulary";
 
-const QUESTIONS = [
+/** The yes/no question forms ({x} is a described object); recognition quads ask the same. */
+export const RECOGNITION_QUESTIONS = [
   "Is there {x} in this photo?",
   "Is there {x} in the image?",
   "Can you see {x} in this picture?",
   "Does this photo show {x}?",
 ] as const;
 
-type Described = Partial<ObjectIdentity> & Pick<ObjectIdentity, "shape">;
+/** An object as a question names it: always its shape, some of its other attributes. */
+export type Described = Partial<ObjectIdentity> & Pick<ObjectIdentity, "shape">;
 
 export interface RecognitionItem {
   recipe: SceneRecipe;
@@ -32,14 +34,18 @@ export function describedPhrase(d: Described): string {
   return `${article} ${words}${mark ? ` with ${mark}` : d.mark === "none" ? " without a mark" : ""}`;
 }
 
-function matches(scene: Scene, d: Described): boolean {
-  return scene.objects.some(
-    (o) =>
-      o.shape === d.shape &&
-      (d.colour === undefined || o.colour === d.colour) &&
-      (d.pattern === undefined || o.pattern === d.pattern) &&
-      (d.mark === undefined || o.mark === d.mark),
+/** Whether object `o` is what `d` describes (every named attribute equal). */
+export function describes(d: Described, o: ObjectIdentity): boolean {
+  return (
+    o.shape === d.shape &&
+    (d.colour === undefined || o.colour === d.colour) &&
+    (d.pattern === undefined || o.pattern === d.pattern) &&
+    (d.mark === undefined || o.mark === d.mark)
   );
+}
+
+function matches(scene: Scene, d: Described): boolean {
+  return scene.objects.some((o) => describes(d, o));
 }
 
 /** One yes/no item about the plain scene at `seed`; about half are yes. */
@@ -67,11 +73,11 @@ export function recognitionItem(seed: number): RecognitionItem {
       if (d.colour) d.colour = rng.pick(COLOURS);
     }
   }
-  const question = rng.pick(QUESTIONS).replace("{x}", describedPhrase(d));
+  const question = rng.pick(RECOGNITION_QUESTIONS).replace("{x}", describedPhrase(d));
   return { recipe, question, answer: matches(scene, d) ? "Yes" : "No" };
 }
 
 /** Every question form (for the tokenizer's vocabulary). */
 export function recognitionQuestions(): string[] {
-  return [...QUESTIONS, "without a mark", "Answer yes or no."];
+  return [...RECOGNITION_QUESTIONS, "without a mark", "Answer yes or no."];
 }

@@ -15,16 +15,7 @@ import { composeScene, type SceneRecipe } from "../compose";
 import { Random } from "../random";
 import type { ObjectIdentity, Scene } from "../scene";
 import { COLOURS, MARKS, NEAR_COLOURS, NEAR_SHAPES, PATTERNS, SHAPES } from "../vocabulary";
-import { describedPhrase } from "./recognition-data";
-
-const QUESTIONS = [
-  "Is there {x} in this photo?",
-  "Is there {x} in the image?",
-  "Can you see {x} in this picture?",
-  "Does this photo show {x}?",
-] as const;
-
-type Described = Partial<ObjectIdentity> & Pick<ObjectIdentity, "shape">;
+import { type Described, describedPhrase, describes, RECOGNITION_QUESTIONS } from "./recognition-data";
 
 export interface QuadItem {
   /** 0 or 1: which of the quad's two scenes the question is asked about. */
@@ -42,15 +33,6 @@ export interface RecognitionQuad {
   items: [QuadItem, QuadItem, QuadItem, QuadItem];
 }
 
-function described(o: ObjectIdentity, d: Described): boolean {
-  return (
-    o.shape === d.shape &&
-    (d.colour === undefined || o.colour === d.colour) &&
-    (d.pattern === undefined || o.pattern === d.pattern) &&
-    (d.mark === undefined || o.mark === d.mark)
-  );
-}
-
 /** Patch tokens (1-based after CLS) whose centres lie in the box of an object that `d` describes. */
 export function matchingPatches(scene: Scene, d: Described, grid: number): number[] {
   const out: number[] = [];
@@ -58,7 +40,7 @@ export function matchingPatches(scene: Scene, d: Described, grid: number): numbe
     const x = ((p % grid) + 0.5) / grid;
     const y = (Math.floor(p / grid) + 0.5) / grid;
     const inside = scene.objects.some(
-      (o) => described(o, d) && x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1,
+      (o) => describes(d, o) && x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1,
     );
     if (inside) out.push(1 + p);
   }
@@ -109,12 +91,14 @@ export function recognitionQuad(
   ];
   const scenes: [Scene, Scene] = [composeScene(recipes[0]), composeScene(recipes[1])];
   const descriptions = [describe(a), describe(b)] as const;
-  const questions = descriptions.map((d) => rng.pick(QUESTIONS).replace("{x}", describedPhrase(d)));
+  const questions = descriptions.map((d) =>
+    rng.pick(RECOGNITION_QUESTIONS).replace("{x}", describedPhrase(d)),
+  );
   const item = (which: 0 | 1, scene: 0 | 1): QuadItem => {
     // Distractors are random, so an off-diagonal item can still match (a distractor that happens to fit
     // the partial description): the answer is read off the scene, never assumed.
     const targets = matchingPatches(scenes[scene], descriptions[which], grid);
-    const yes = scenes[scene].objects.some((o) => described(o, descriptions[which]));
+    const yes = scenes[scene].objects.some((o) => describes(descriptions[which], o));
     return {
       scene,
       question: questions[which]!,
