@@ -1,5 +1,5 @@
-// Crossed yes/no quads with attention targets: the data of the one recognition recipe that has left the
-// yes/no plateau on held-out scenes (toyworld README, "What to try next", item 1).
+// Crossed yes/no quads with attention targets: the data of the stage that took the toy LLaVA's yes/no
+// recognition off chance (`llava_recognize`; toyworld README, "What to try next", item 1).
 //
 // A quad is two scenes and two descriptions that differ in one named attribute, the way a concept and
 // its hard negative differ: scene 1 holds identity A, scene 2 the near miss B; "Is there {A} ...?" and
