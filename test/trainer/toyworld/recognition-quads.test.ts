@@ -5,7 +5,11 @@ import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../../trainer/text/tokenizer";
 import type { Scene } from "../../../trainer/toyworld/scene";
 import { RowEncoder, rowStream, type TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
-import { matchingPatches, recognitionQuad } from "../../../trainer/toyworld/train/recognition-quads";
+import {
+  matchingPatches,
+  patchGrid,
+  recognitionQuad,
+} from "../../../trainer/toyworld/train/recognition-quads";
 import { TOKEN_IDS } from "../../../trainer/toyworld/train/tokenizer";
 import { TOY_LLAVA_DIR } from "../../../trainer/toyworld/train/toy-models";
 
@@ -65,6 +69,13 @@ describe("recognitionQuad", () => {
         }
       }
     }
+  });
+
+  it("patchGrid reads the grid side off CLS + grid^2 image tokens, and refuses anything else", () => {
+    expect(patchGrid(65)).toBe(8);
+    expect(patchGrid(2)).toBe(1);
+    expect(() => patchGrid(64)).toThrow(/square grid/);
+    expect(() => patchGrid(1)).toThrow(/square grid/);
   });
 
   it("matchingPatches covers exactly the patch centres inside the described objects' boxes", () => {

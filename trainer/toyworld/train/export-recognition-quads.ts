@@ -6,17 +6,16 @@
 //   npx tsx trainer/toyworld/train/export-recognition-quads.ts --out /tmp/quads [--quads 20000] [--max-objects 3]
 //   npx tsx trainer/toyworld/train/export-recognition-quads.ts --out /tmp/quad-probe --probe [--quads 800]
 
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type HfJson, hfNumber } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { IMAGE_TOKEN } from "../records";
 import { renderScene } from "../render";
 import { assertTrainingSeeds, splitSeeds } from "../splits";
-import { pixelValues } from "./batching";
 import { RowEncoder } from "./instruction-data";
-import { recognitionQuad } from "./recognition-quads";
+import { llavaImageTokens, writeYesNoProbe } from "./probe-files";
+import { patchGrid, recognitionQuad } from "./recognition-quads";
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +33,8 @@ if (!Number.isInteger(count) || count < 1) throw new Error("export-recognition-q
 if (!Number.isInteger(maxObjects) || maxObjects < 1 || maxObjects > 4)
   throw new Error("export-recognition-quads: --max-objects must be 1..4");
 
-const config = JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as HfJson;
-const imageTokens = hfNumber(config, "image_seq_length");
-const grid = Math.round(Math.sqrt(imageTokens - 1));
-if (grid * grid + 1 !== imageTokens)
-  throw new Error(`export-recognition-quads: ${imageTokens} image tokens are not CLS + a square grid`);
+const imageTokens = await llavaImageTokens(values.model);
+const grid = patchGrid(imageTokens);
 const encoder = new RowEncoder(loadTokenizer(values.model), imageTokens);
 const row = (question: string, answer: string, scene: number) =>
   encoder.row([{ user: `${IMAGE_TOKEN}\n${question}`, assistant: answer }], scene);
@@ -58,16 +54,7 @@ if (values.probe) {
       seen: 1,
     };
   });
-  await writeFile(join(values.out, "pixels.f32"), pixelValues(items.map((it) => it.image)));
-  await writeFile(
-    join(values.out, "rows.json"),
-    JSON.stringify({
-      count,
-      objects: `quad<=${maxObjects}`,
-      size: 64,
-      rows: items.map(({ image: _, ...rest }) => rest),
-    }),
-  );
+  await writeYesNoProbe(values.out, items, { objects: `quad<=${maxObjects}` });
   console.log(
     JSON.stringify({ quad_probe: values.out, count, yes: items.filter((i) => i.asked).length / count }),
   );

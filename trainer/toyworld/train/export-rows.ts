@@ -7,13 +7,13 @@
 //   npx tsx trainer/toyworld/train/export-rows.ts --out /tmp/rows --mix recognition=1 [--rows 60000]
 //       [--max-objects 1] [--scenes 10000] [--seed 77]
 
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type HfJson, hfNumber } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { RowEncoder, type RowKind, type RowMix, rowStream } from "./instruction-data";
 import { LLAVA_BUCKETS } from "./llava-recipe";
+import { llavaImageTokens } from "./probe-files";
 import { TrainingScenes } from "./scenes";
 
 const KINDS: readonly RowKind[] = ["vqa", "recognition", "instruction", "caption", "text"];
@@ -45,10 +45,7 @@ const positive = (flag: string, value: string | undefined): number | undefined =
 };
 const rows = positive("rows", values.rows)!;
 const maxObjects = positive("max-objects", values["max-objects"]);
-const imageTokens = hfNumber(
-  JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as HfJson,
-  "image_seq_length",
-);
+const imageTokens = await llavaImageTokens(values.model);
 
 const scenes = new TrainingScenes(positive("scenes", values.scenes)!, 64);
 const pixels = Buffer.alloc(scenes.count * 64 * 64 * 3);

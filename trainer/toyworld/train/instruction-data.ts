@@ -12,7 +12,7 @@ import { captionRecord, IMAGE_TOKEN, instructionRecord, VQA_CYCLE, vqaItem } fro
 import { renderScene } from "../render";
 import { SPLITS } from "../splits";
 import { recognitionItem } from "./recognition-data";
-import { recognitionQuad } from "./recognition-quads";
+import { patchGrid, recognitionQuad } from "./recognition-quads";
 import { TOKEN_IDS } from "./tokenizer";
 
 export interface ChatTurn {
@@ -140,7 +140,6 @@ export function* rowStream(options: {
   const fitted = (turns: readonly ChatTurn[], k: number) =>
     encoder.fitted(turns, options.maxLength, options.imageAsText ? undefined : k, describe(seeds[k]!));
   const rng = new Random(options.seed, "llava:rows");
-  const grid = Math.round(Math.sqrt(encoder.tokensPerImage - 1));
   const kinds = Object.entries(mix) as [RowKind, number][];
   const total = kinds.reduce((a, [, p]) => a + p, 0);
   for (;;) {
@@ -160,7 +159,7 @@ export function* rowStream(options: {
       // A fresh train-split seed per quad (the rendered training scenes are not used): the match is
       // learned on pictures it has not seen before.
       const quad = recognitionQuad(SPLITS.train.start + rng.int(SPLITS.train.end - SPLITS.train.start), {
-        grid,
+        grid: patchGrid(encoder.tokensPerImage),
       });
       const images = quad.scenes.map((scene) => renderScene(scene, { size: options.imageSize ?? 64 }));
       for (const item of quad.items) {

@@ -7,10 +7,7 @@
 //
 //   npx tsx trainer/toyworld/train/match-probe-set.ts --out /tmp/match-probe [--count 1500] [--objects 1]
 
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type HfJson, hfNumber } from "../../models/hf-config";
 import { loadTokenizer } from "../../text/tokenizer";
 import { composeScene } from "../compose";
 import { Random } from "../random";
@@ -18,8 +15,8 @@ import { IMAGE_TOKEN } from "../records";
 import { renderScene } from "../render";
 import { splitSeeds } from "../splits";
 import { COLOURS } from "../vocabulary";
-import { pixelValues } from "./batching";
 import { RowEncoder } from "./instruction-data";
+import { llavaImageTokens, writeYesNoProbe } from "./probe-files";
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +34,7 @@ if (!Number.isInteger(count) || count < 100) throw new Error("match-probe-set: -
 if (!Number.isInteger(objects) || objects < 1 || objects > 4)
   throw new Error("match-probe-set: --objects must be 1..4");
 
-const imageTokens = hfNumber(
-  JSON.parse(await readFile(join(values.model, "config.json"), "utf8")) as HfJson,
-  "image_seq_length",
-);
-const encoder = new RowEncoder(loadTokenizer(values.model), imageTokens);
+const encoder = new RowEncoder(loadTokenizer(values.model), await llavaImageTokens(values.model));
 const items = splitSeeds("test", 0, count).map((seed) => {
   const scene = composeScene({ seed, minObjects: objects, maxObjects: objects });
   const rng = new Random(seed, "match-probe");
@@ -62,22 +55,10 @@ const items = splitSeeds("test", 0, count).map((seed) => {
   return {
     image: renderScene(scene, { size: 64 }),
     ids: row.ids,
-    // The position whose logits give the first answer token.
     answerPosition: row.isTarget.indexOf(true) - 1,
     asked: COLOURS.indexOf(asked),
     seen: COLOURS.indexOf(o.colour),
   };
 });
-await mkdir(values.out, { recursive: true });
-await writeFile(join(values.out, "pixels.f32"), pixelValues(items.map((it) => it.image)));
-await writeFile(
-  join(values.out, "rows.json"),
-  JSON.stringify({
-    count,
-    objects,
-    size: 64,
-    colours: COLOURS,
-    rows: items.map(({ image: _, ...rest }) => rest),
-  }),
-);
+await writeYesNoProbe(values.out, items, { objects, colours: COLOURS });
 console.log(JSON.stringify({ match_probe_set: values.out, count, objects }));

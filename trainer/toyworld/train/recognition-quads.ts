@@ -33,6 +33,14 @@ export interface RecognitionQuad {
   items: [QuadItem, QuadItem, QuadItem, QuadItem];
 }
 
+/** The patch grid side of a tower whose pictures are `imageTokens` tokens: CLS + grid^2 patches. */
+export function patchGrid(imageTokens: number): number {
+  const grid = Math.round(Math.sqrt(imageTokens - 1));
+  if (grid < 1 || grid * grid + 1 !== imageTokens)
+    throw new Error(`recognition quads: ${imageTokens} image tokens are not CLS + a square grid of patches`);
+  return grid;
+}
+
 /** Patch tokens (1-based after CLS) whose centres lie in the box of an object that `d` describes. */
 export function matchingPatches(scene: Scene, d: Described, grid: number): number[] {
   const out: number[] = [];
