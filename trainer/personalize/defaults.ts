@@ -11,6 +11,8 @@ export const CONCEPT_DEFAULTS = {
   flip: true,
   /** Positives (with flips) are repeated up to this share of the negatives' count. */
   positiveShare: 0.5,
+  /** Recognition answers in the frozen model's own form: one word or Yo'LLaVA's sentences. */
+  answerStyle: "auto",
   epochs: 15,
   batchSize: 8,
   lr: 1e-3,

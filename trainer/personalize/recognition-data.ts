@@ -1,13 +1,15 @@
 // Recognition data of the Yo'LLaVA recipe: "Is <bo> in this photo?" over the user's photos (and their
 // horizontal flips) answered yes, and over hard and easy negatives answered no. Positives are repeated
 // with other question/answer templates until they are about half as many as the negatives, so the
-// identifier does not learn "no" from the class imbalance alone.
+// identifier does not learn "no" from the class imbalance alone. Answers are worded as answer-style.ts
+// decides (Yo'LLaVA's sentences, or the base model's one word).
 
 import type { RgbImage } from "../vision/image";
+import { type RecognitionAnswers, SENTENCE_ANSWERS } from "./answer-style";
 import { templateSegments } from "./concept-prompt";
 import type { ExampleSpec } from "./examples";
 import type { SeededRandom } from "./random";
-import { NEGATIVE_ANSWERS, POSITIVE_ANSWERS, RECOGNITION_QUESTIONS } from "./templates";
+import { RECOGNITION_QUESTIONS } from "./templates";
 
 export interface RecognitionImages {
   positives: readonly RgbImage[];
@@ -36,9 +38,10 @@ export function recognitionExample(
   image: RgbImage,
   label: "yes" | "no",
   rng: SeededRandom,
+  answers: RecognitionAnswers = SENTENCE_ANSWERS,
 ): ExampleSpec {
   const question = rng.pick(RECOGNITION_QUESTIONS);
-  const answer = rng.pick(label === "yes" ? POSITIVE_ANSWERS : NEGATIVE_ANSWERS);
+  const answer = rng.pick(label === "yes" ? answers.yes : answers.no);
   return {
     kind: "recognition",
     label,
@@ -56,6 +59,8 @@ export interface RecognitionDataOptions {
   flip: boolean;
   /** Repeat positives up to this share of the negatives (default 0.5). */
   positiveShare?: number;
+  /** Default Yo'LLaVA's sentences. */
+  answers?: RecognitionAnswers;
 }
 
 export function recognitionExamples(
@@ -72,8 +77,8 @@ export function recognitionExamples(
   const wanted = Math.max(positives.length, Math.round(negatives.length * (options.positiveShare ?? 0.5)));
   const specs: ExampleSpec[] = [];
   for (let i = 0; i < wanted && positives.length > 0; i++) {
-    specs.push(recognitionExample(name, k, positives[i % positives.length]!, "yes", rng));
+    specs.push(recognitionExample(name, k, positives[i % positives.length]!, "yes", rng, options.answers));
   }
-  for (const n of negatives) specs.push(recognitionExample(name, k, n, "no", rng));
+  for (const n of negatives) specs.push(recognitionExample(name, k, n, "no", rng, options.answers));
   return specs;
 }

@@ -1,7 +1,8 @@
 // trainConcept(): the Yo'LLaVA recipe on a frozen vision-language model. Trainable: the identifier's input
 // row, k latent input rows and the identifier's output row (an extra lm_head class). Data: recognition
 // over the user's photos (+ flips), retrieved hard negatives and random easy negatives, and text-only
-// conversations from a teacher and/or the user's facts. AdamW on the rows; each step is one onnxruntime
+// conversations from a teacher and/or the user's facts. Recognition answers take the frozen model's own
+// form (answer-style.ts). AdamW on the rows; each step is one onnxruntime
 // run (loss + gradients); image features are computed once per image. The checkpoint kept is the best on
 // held-out photos and pool negatives (never training images); training stops early when that stops
 // improving, and can be cancelled between steps.
@@ -11,6 +12,13 @@ import { CONCEPT_KINDS, CONCEPT_NAME_PATTERN, type ConceptKind } from "../../sha
 import { MAX_LATENT_TOKENS } from "../../shared/limits";
 import { AdamW } from "../engine/adamw";
 import type { RgbImage } from "../vision/image";
+import {
+  type AnswerStyle,
+  type RecognitionAnswers,
+  SENTENCE_ANSWERS,
+  selfAnswerStyle,
+  wordAnswers,
+} from "./answer-style";
 import { conceptArtifact, encodeConcept } from "./artifact";
 import { CheckpointSelector } from "./checkpoint-selection";
 import type { ClipImageEncoder } from "./clip-encoder";
@@ -25,7 +33,7 @@ import type { NegativesPool } from "./negatives-pool";
 import { checkPhotos, type PhotoInput } from "./photos";
 import { SeededRandom } from "./random";
 import { recognitionExample, recognitionExamples } from "./recognition-data";
-import { recognitionAccuracy, recognitionProbabilities, yesNoIds } from "./recognition-score";
+import { recognitionAccuracy, recognitionProbabilities, type YesNoIds, yesNoIds } from "./recognition-score";
 import { type ConversationTeacher, SelfTeacher, teacherConversations } from "./teacher";
 import { conversationKindOf } from "./templates";
 
@@ -63,6 +71,8 @@ export interface TrainConceptOptions {
   flip?: boolean;
   /** Positives are repeated up to this share of the negatives' count (default 0.5). */
   positiveShare?: number;
+  /** How recognition answers are worded; "auto" (default) asks the frozen model (answer-style.ts). */
+  answerStyle?: AnswerStyle | "auto";
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -91,6 +101,9 @@ export interface ConceptTrainingReport extends TrainingReport {
     conversations: number;
     validation_negatives: number;
     teacher: string;
+    /** The recognition answers' wording, and the frozen model's answer that chose it (auto). */
+    answer_style: AnswerStyle;
+    answer_probe?: string;
   };
   config: { k: number; epochs: number; batch_size: number; lr: number; weight_decay: number; seed: number };
   losses: number[];
@@ -131,6 +144,8 @@ function checkOptions(o: TrainConceptOptions): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) bad(`${key} must be a non-negative integer`);
   }
   if (o.lr !== undefined && !(o.lr > 0)) bad("lr must be positive");
+  if (o.answerStyle !== undefined && !["auto", "sentence", "word"].includes(o.answerStyle))
+    bad("answerStyle must be auto, sentence or word");
 }
 
 /** Initial rows: input rows near the embedding table's mean (spread by its per-dimension std), the output
@@ -233,6 +248,11 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   );
   throwIfCancelled(signal);
   const teacher = options.teacher === undefined ? new SelfTeacher(model) : options.teacher;
+  const answers = await recognitionAnswers(o.answerStyle, model, trainPhotos[0]!, options.kind, {
+    teacher: teacher instanceof SelfTeacher ? teacher : undefined,
+    signal,
+  });
+  throwIfCancelled(signal);
   const qa: ConceptQA[] = [...(options.facts ?? [])];
   if (teacher) {
     qa.push(
@@ -245,7 +265,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       k,
       { positives: trainPhotos, hardNegatives: negatives.hard, easyNegatives: negatives.easy },
       rng,
-      { flip: o.flip, positiveShare: o.positiveShare },
+      { flip: o.flip, positiveShare: o.positiveShare, answers },
     ),
     ...conversationExamples(name, k, qa),
   ];
@@ -259,10 +279,11 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     ...valPhotos.map((p) => [p, "yes"] as const),
     ...negatives.validation.map((p) => [p, "no"] as const),
   ]) {
-    validation.push(await encodeExample(model, recognitionExample(name, k, image, label, rng)));
+    validation.push(await encodeExample(model, recognitionExample(name, k, image, label, rng, answers)));
   }
   const graphs = options.graphs ?? new ConceptGraphs(model);
-  const ids = validation.length > 0 ? await yesNoIds(model) : undefined;
+  const ids = await yesNoIds(model);
+  checkDecisionTokens(examples, ids);
   const dataMs = performance.now() - started;
 
   // 4. Training.
@@ -306,7 +327,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     }
     losses.push(epochLoss / batches.length);
     epochsRun = epoch;
-    if (validation.length === 0 || !ids) continue;
+    if (validation.length === 0) continue;
     const pYes = await recognitionProbabilities(model, graphs, validation, [rows], ids, {
       bucket: o.lengthBucket,
       batchSize: o.batchSize,
@@ -349,6 +370,8 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       conversations: qa.length,
       validation_negatives: negatives.validation.length,
       teacher: teacher?.name ?? (options.facts?.length ? "facts" : "none"),
+      answer_style: answers.style,
+      ...(answers.probe !== undefined ? { answer_probe: answers.probe } : {}),
     },
     config: {
       k,
@@ -402,6 +425,34 @@ export function lengthGroupedBatches<T extends { length: number }>(
     for (let i = 0; i < group.length; i += batchSize) batches.push(group.slice(i, i + batchSize));
   }
   return rng.shuffle(batches);
+}
+
+/** The configured wording, or (auto) the frozen model's own, asked about one training photo. */
+async function recognitionAnswers(
+  style: AnswerStyle | "auto",
+  model: ConceptModel,
+  photo: RgbImage,
+  kind: ConceptKind,
+  options: { teacher?: SelfTeacher; signal?: AbortSignal },
+): Promise<RecognitionAnswers & { probe?: string }> {
+  if (style === "sentence") return SENTENCE_ANSWERS;
+  if (style === "word") return wordAnswers();
+  return selfAnswerStyle(model, photo, conversationKindOf(kind), options);
+}
+
+/** Recognition is scored on the first answer token: the training answers must start with those tokens. */
+function checkDecisionTokens(examples: readonly EncodedExample[], ids: YesNoIds): void {
+  for (const e of examples) {
+    if (e.kind !== "recognition") continue;
+    const first = e.targets[0]?.target;
+    const want = e.label === "yes" ? ids.yes : ids.no;
+    if (!first || !("token" in first) || first.token !== want) {
+      throw new ConceptTrainingError(
+        "bad_options",
+        `recognition answers must start with the scored ${e.label} token (${want}) in this model's tokenizer`,
+      );
+    }
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

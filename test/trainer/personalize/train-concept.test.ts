@@ -112,6 +112,16 @@ describe("trainConcept", () => {
     });
   });
 
+  it("records the recognition answers' wording: asked of the frozen model by default, or as configured", async () => {
+    const auto = await trainConcept(options({ epochs: 1 }));
+    // The random fixture model does not answer with a lone yes or no: Yo'LLaVA's sentences.
+    expect(auto.report.data.answer_style).toBe("sentence");
+    expect(typeof auto.report.data.answer_probe).toBe("string");
+    const word = await trainConcept(options({ epochs: 1, answerStyle: "word" }));
+    expect(word.report.data.answer_style).toBe("word");
+    expect(word.report.data.answer_probe).toBeUndefined();
+  });
+
   it("selects the checkpoint on held-out photos and negatives, never training images", async () => {
     const { report } = await trainConcept(options({ epochs: 3 }));
     expect(report.data.train_photos + report.data.validation_photos).toBe(5);
@@ -136,6 +146,8 @@ describe("trainConcept", () => {
     expect(dup.message).toMatch(/photo 2 is the same image as photo 1/);
     expect((await failure(trainConcept(options({ name: "bo" })))).code).toBe("bad_options");
     expect((await failure(trainConcept(options({ latentTokens: 65 })))).code).toBe("bad_options");
+    const style = { answerStyle: "short" } as unknown as Partial<TrainConceptOptions>;
+    expect((await failure(trainConcept(options(style)))).code).toBe("bad_options");
     expect(progressed).toEqual([]);
   });
 
