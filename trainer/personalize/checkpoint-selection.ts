@@ -1,10 +1,12 @@
-// Checkpoint selection and early stopping on the held-out split: the best epoch by weighted recognition
-// accuracy (ties broken by the held-out loss) is kept; training stops after `patience` epochs without a
-// better one.
+// Checkpoint selection and early stopping on the held-out split: the best epoch by the class-balanced
+// held-out loss (ties broken by weighted accuracy) is kept; training stops after `patience` epochs without
+// a better one. The held-out split is small (2 photos of 10 and 16 negatives by default): accuracy moves
+// in steps of a quarter and ties for many epochs, while the loss keeps telling epochs apart.
 
 export interface HeldOutScore {
   weighted: number;
-  loss: number;
+  /** Mean -log P(correct) per class, averaged over the two classes. */
+  balancedLoss: number;
 }
 
 export type SelectionVerdict = "improved" | "continue" | "stop";
@@ -19,7 +21,9 @@ export class CheckpointSelector<T> {
   update(epoch: number, score: HeldOutScore, snapshot: () => T): SelectionVerdict {
     const b = this.best?.score;
     const better =
-      !b || score.weighted > b.weighted || (score.weighted === b.weighted && score.loss < b.loss);
+      !b ||
+      score.balancedLoss < b.balancedLoss ||
+      (score.balancedLoss === b.balancedLoss && score.weighted > b.weighted);
     if (better) {
       this.best = { score, epoch, state: snapshot() };
       this.sinceBest = 0;

@@ -62,6 +62,8 @@ export interface RecognitionAccuracy {
   weighted: number;
   /** Mean -log P(correct answer) over the two candidates. */
   loss: number;
+  /** The same loss averaged per class, then over the two classes (weighted accuracy's counterpart). */
+  balancedLoss: number;
   /**
    * Threshold-free: the chance that a positive gets a higher P(yes) than a negative (ties count half),
    * the area under the ROC curve. A concept can rank its photos right while every P(yes) sits on one side
@@ -99,6 +101,8 @@ export function recognitionAccuracy(
   let neg = 0;
   let negN = 0;
   let loss = 0;
+  let lossPos = 0;
+  let lossNeg = 0;
   let sumPos = 0;
   let sumNeg = 0;
   pYes.forEach((p, i) => {
@@ -112,7 +116,10 @@ export function recognitionAccuracy(
       sumNeg += p;
       if (p <= 0.5) neg++;
     }
-    loss -= Math.log(Math.max(yes ? p : 1 - p, 1e-9));
+    const l = -Math.log(Math.max(yes ? p : 1 - p, 1e-9));
+    loss += l;
+    if (yes) lossPos += l;
+    else lossNeg += l;
   });
   const positive = posN ? pos / posN : Number.NaN;
   const negative = negN ? neg / negN : Number.NaN;
@@ -122,6 +129,7 @@ export function recognitionAccuracy(
     negative,
     weighted,
     loss: loss / Math.max(1, pYes.length),
+    balancedLoss: posN && negN ? (lossPos / posN + lossNeg / negN) / 2 : loss / Math.max(1, pYes.length),
     auc: rocAuc(
       pYes,
       labels.map((l) => l === "yes"),

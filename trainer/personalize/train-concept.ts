@@ -110,7 +110,13 @@ export interface ConceptTrainingReport extends TrainingReport {
   epochs_run: number;
   best_epoch: number;
   stopped_early: boolean;
-  validation: { weighted: number; positive: number; negative: number; loss: number }[];
+  validation: {
+    weighted: number;
+    positive: number;
+    negative: number;
+    loss: number;
+    balanced_loss: number;
+  }[];
   steps: number;
   step_ms: number;
   data_ms: number;
@@ -336,7 +342,13 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       pYes,
       validation.map((e) => e.label!),
     );
-    history.push({ weighted: acc.weighted, positive: acc.positive, negative: acc.negative, loss: acc.loss });
+    history.push({
+      weighted: acc.weighted,
+      positive: acc.positive,
+      negative: acc.negative,
+      loss: acc.loss,
+      balanced_loss: acc.balancedLoss,
+    });
     progress({
       phase: "validate",
       epoch,

@@ -33,4 +33,12 @@ describe("recognitionAccuracy", () => {
     expect(acc.meanPYesPositive).toBeCloseTo(0.425, 12);
     expect(acc.meanPYesNegative).toBeCloseTo(0.25, 12);
   });
+
+  it("averages the loss per class, so three negatives do not outweigh one positive", () => {
+    const acc = recognitionAccuracy([0.5, 0.9, 0.9, 0.9], ["yes", "no", "no", "no"]);
+    const pos = -Math.log(0.5);
+    const neg = -Math.log(0.1);
+    expect(acc.loss).toBeCloseTo((pos + 3 * neg) / 4, 12);
+    expect(acc.balancedLoss).toBeCloseTo((pos + neg) / 2, 12);
+  });
 });

@@ -127,7 +127,7 @@ describe("trainConcept", () => {
     expect(report.data.train_photos + report.data.validation_photos).toBe(5);
     expect(report.validation).toHaveLength(report.epochs_run);
     const best = report.validation[report.best_epoch - 1]!;
-    for (const v of report.validation) expect(v.weighted).toBeLessThanOrEqual(best.weighted);
+    for (const v of report.validation) expect(v.balanced_loss).toBeGreaterThanOrEqual(best.balanced_loss);
   });
 
   it("refuses bad input before training", async () => {
@@ -199,11 +199,11 @@ describe("trainConcept", () => {
 describe("CheckpointSelector", () => {
   it("keeps the best epoch and stops after `patience` epochs without improvement", () => {
     const s = new CheckpointSelector<number>(2);
-    expect(s.update(1, { weighted: 0.6, loss: 1 }, () => 1)).toBe("improved");
-    expect(s.update(2, { weighted: 0.8, loss: 1 }, () => 2)).toBe("improved");
-    expect(s.update(3, { weighted: 0.8, loss: 0.5 }, () => 3)).toBe("improved"); // tie broken by loss
-    expect(s.update(4, { weighted: 0.7, loss: 0.1 }, () => 4)).toBe("continue");
-    expect(s.update(5, { weighted: 0.8, loss: 0.9 }, () => 5)).toBe("stop");
+    expect(s.update(1, { weighted: 0.8, balancedLoss: 1 }, () => 1)).toBe("improved");
+    expect(s.update(2, { weighted: 0.6, balancedLoss: 0.5 }, () => 2)).toBe("improved"); // lower loss wins
+    expect(s.update(3, { weighted: 0.7, balancedLoss: 0.5 }, () => 3)).toBe("improved"); // tie: accuracy
+    expect(s.update(4, { weighted: 1, balancedLoss: 0.6 }, () => 4)).toBe("continue");
+    expect(s.update(5, { weighted: 0.7, balancedLoss: 0.5 }, () => 5)).toBe("stop");
     expect(s.bestEpoch).toBe(3);
     expect(s.bestState).toBe(3);
   });
