@@ -2,7 +2,7 @@
 //   npx tsx trainer/personalize/cli.ts pool build --images DIR --clip CLIP_DIR [--toy N [--seed S] [--size 64]]
 //   npx tsx trainer/personalize/cli.ts train --model DIR --photos DIR --name "<bo>" --kind pet --out FILE.yocn
 //       [--pool DIR --clip CLIP_DIR] [--facts FILE.json] [--teacher self|hf|none] [--hf-model ID]
-//       [--k 16] [--epochs 15] [--batch 8] [--lr 1e-3] [--hard 100] [--easy 100] [--seed 0]
+//       [--k 16] [--epochs 10] [--batch 8] [--lr 3e-3] [--hard 100] [--easy 100] [--seed 0]
 //       [--weights float32|int8|int4]   (int8/int4: the decoder quantized at load, for big checkpoints)
 // --toy N first writes N toy-world pool scenes into --images (trainer/toyworld's pool, never held-out seeds).
 // Teacher: Hugging Face Inference Providers when $HF_TOKEN is set (--hf-model, --hf-endpoint), else the

@@ -50,9 +50,9 @@ export const MAX_NODE_BODY_BYTES = 128 * 1024 * 1024;
 
 /** Training presets (TrainDispatch options.preset) as epochs of trainer/personalize's recipe. */
 export const TRAINING_PRESET_EPOCHS: Readonly<Record<string, number>> = {
-  fast: 3,
-  standard: 15,
-  thorough: 30,
+  fast: 4,
+  standard: 10,
+  thorough: 20,
 };
 /** Negatives drawn from the pool per job (Yo'LLaVA: 100 hard + 100 easy). */
 export const TRAINING_HARD_NEGATIVES = 100;
