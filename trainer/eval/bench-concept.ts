@@ -3,7 +3,7 @@
 // positions: the "<bo> is <bo:1>...<bo:16>." system line, 64 image rows, question and answer), one
 // held-out scoring batch, one image encode (SigLIP tower + pixel-shuffle connector, 512 px), and the
 // time of a whole concept with the reference data counts (10 photos + flips, 100 hard + 100 easy
-// negatives, 10 conversations, 15 epochs) composed from those measured parts. Prints one JSON line.
+// negatives, 10 conversations, CONCEPT_DEFAULTS.epochs) composed from those measured parts. Prints one JSON line.
 // Flags: --threads 2 --steps 4 --batch 8 --layers 30 --k 16 --weights float32|int8|int4 (the decoder as
 // loadCausalLm({ weights }) binds it: MatMulNBits over weights converted once into a file in the temp dir)
 
@@ -159,7 +159,7 @@ try {
   }
 
   // Reference counts: 10 photos, 2 held out -> 8 train + 8 flips repeated to 100 positives, 100 + 100
-  // negatives, 10 conversations; 16 held-out negatives; 15 epochs.
+  // negatives, 10 conversations; 16 held-out negatives; the default epochs.
   const examples = 100 + 200 + 10;
   const epochs = CONCEPT_DEFAULTS.epochs;
   const steps = Math.ceil(examples / batchSize) * epochs;
