@@ -1,11 +1,11 @@
 // trainConcept(): the Yo'LLaVA recipe on a frozen vision-language model. Trainable: the identifier's input
 // row, k latent input rows and the identifier's output row (an extra lm_head class). Data: recognition
 // over the user's photos (+ flips), retrieved hard negatives and random easy negatives, and text-only
-// conversations from a teacher and/or the user's facts. Recognition answers take the frozen model's own
-// form (answer-style.ts). AdamW on the rows; each step is one onnxruntime
-// run (loss + gradients); image features are computed once per image. The checkpoint kept is the best on
-// held-out photos and pool negatives (never training images); training stops early when that stops
-// improving, and can be cancelled between steps.
+// conversations from a teacher and/or the user's facts; recognition answers take the frozen model's own
+// form (answer-style.ts). AdamW on the rows; each step is one onnxruntime run (loss + gradients); image
+// features are computed once per image. The checkpoint kept is the best on held-out photos and pool
+// negatives (never training images); training stops early when that stops improving, and can be
+// cancelled between steps.
 
 import type { TrainingReport } from "../../shared/concept-artifact";
 import { CONCEPT_KINDS, CONCEPT_NAME_PATTERN, type ConceptKind } from "../../shared/concept-name";
