@@ -15,6 +15,7 @@ import type { CausalLmRunner } from "../models/multimodal";
 import type { WeightFormat } from "../models/quantized-weights";
 import { UnsupportedArchitectureError } from "../models/registry";
 import type { WeightBinding, WeightValues } from "../models/weights";
+import { localWeightsRevision } from "../models/weights-revision";
 import { type PromptTurn, type RenderedPrompt, renderPrompt } from "../text/prompt";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import type { RgbImage } from "../vision/image";
@@ -138,12 +139,13 @@ export function conceptModelFromParts(parts: ConceptModelParts): ConceptModel {
   };
 }
 
-/** repo + revision + the first 16 hex of sha256(config.json): what an artifact is bound to. */
+/** repo + revision (default: the local weights' content, weights-revision.ts) + the first 16 hex of
+ * sha256(config.json): what an artifact is bound to. */
 export function modelFingerprint(dir: string, repo?: string, revision?: string): ModelFingerprint {
   const config = readFileSync(join(dir, "config.json"));
   return {
     repo: repo ?? basename(dir),
-    revision: revision ?? "local",
+    revision: revision ?? localWeightsRevision(dir),
     config_hash: createHash("sha256").update(config).digest("hex").slice(0, 16),
   };
 }

@@ -13,6 +13,7 @@ import { loadCausalLm } from "../models/loader";
 import type { CausalLmRunner } from "../models/multimodal";
 import type { WeightFormat } from "../models/quantized-weights";
 import type { WeightBinding, WeightValues } from "../models/weights";
+import { localWeightsRevision } from "../models/weights-revision";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import { decodeImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
@@ -95,7 +96,7 @@ export async function loadBaseModel(
   const configText = readFileSync(path.join(config.modelDir, "config.json"));
   const fingerprint: ModelFingerprint = {
     repo: config.modelId,
-    revision: "local",
+    revision: localWeightsRevision(config.modelDir),
     config_hash: createHash("sha256").update(configText).digest("hex").slice(0, 16),
   };
   const format = config.weights;
