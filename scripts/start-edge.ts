@@ -14,7 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { weightsDigest } from "../trainer/personalize/clip-encoder";
+import { weightsDigest } from "../trainer/models/weights-revision";
 import { EdgeClient, toyPhotos } from "./start-client";
 import {
   applyMigrations,

@@ -2,29 +2,13 @@
 // once per pool with them, and a concept's positives are embedded with the same tower to retrieve hard
 // negatives.
 
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { ModelFingerprint } from "../../shared/concept-artifact";
 import { type CompiledModel, compile, Graph, ortTensor, type Runtime } from "../engine/index";
 import { loadClip } from "../models/loader";
+import { weightsDigest } from "../models/weights-revision";
 import type { RgbImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
 import { modelFingerprint } from "./concept-model";
-
-/** sha256 of a snapshot's safetensors files (names sorted): tells two trainings of one config apart. */
-export async function weightsDigest(dir: string): Promise<string> {
-  const hash = createHash("sha256");
-  const files = (await readdir(dir))
-    .filter((f) => f.endsWith(".safetensors") && f !== "golden.safetensors")
-    .sort();
-  for (const f of files) {
-    hash.update(f);
-    for await (const chunk of createReadStream(join(dir, f))) hash.update(chunk as Buffer);
-  }
-  return hash.digest("hex").slice(0, 16);
-}
 
 export class ClipImageEncoder {
   private constructor(
@@ -45,9 +29,11 @@ export class ClipImageEncoder {
     const pixelShape: [number, number, number] = [3, size, size];
     const pixels = graph.input("pixel_values", "float32", ["images", ...pixelShape]);
     graph.output(model.imageEmbeds(pixels), "image_embeds");
+    // The full digest the pool needs also names the revision: the files are read once.
+    const weights = await weightsDigest(dir);
     return new ClipImageEncoder(
-      modelFingerprint(dir, repo),
-      await weightsDigest(dir),
+      modelFingerprint(dir, repo, `local-${weights}`),
+      weights,
       model.config.projectionDim,
       compile(graph),
       loadImageProcessor(dir),

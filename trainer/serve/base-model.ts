@@ -2,8 +2,7 @@
  * The frozen base model the node serves: weights, tokenizer, image processor, the KV-cached decoder, the
  * embedding table, and image features through the content-addressed ImageFeatureCache.
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { ModelFingerprint } from "../../shared/concept-artifact";
 import { type Graph, Runtime } from "../engine/index";
@@ -13,7 +12,7 @@ import { loadCausalLm } from "../models/loader";
 import type { CausalLmRunner } from "../models/multimodal";
 import type { WeightFormat } from "../models/quantized-weights";
 import type { WeightBinding, WeightValues } from "../models/weights";
-import { localWeightsRevision } from "../models/weights-revision";
+import { modelFingerprint } from "../personalize/concept-model";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import { decodeImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
@@ -93,12 +92,7 @@ export async function loadBaseModel(
     executionProvider: config.device,
     ...(config.threads ? { intraOpNumThreads: config.threads } : {}),
   });
-  const configText = readFileSync(path.join(config.modelDir, "config.json"));
-  const fingerprint: ModelFingerprint = {
-    repo: config.modelId,
-    revision: localWeightsRevision(config.modelDir),
-    config_hash: createHash("sha256").update(configText).digest("hex").slice(0, 16),
-  };
+  const fingerprint: ModelFingerprint = modelFingerprint(config.modelDir, config.modelId);
   const format = config.weights;
   const directory =
     format === "float32"
