@@ -51,12 +51,11 @@ export async function selfAnswerStyle(
   model: ConceptModel,
   photo: RgbImage,
   kind: ConversationKind,
-  options: { teacher?: SelfTeacher; signal?: AbortSignal } = {},
+  signal?: AbortSignal,
 ): Promise<RecognitionAnswers & { probe: string }> {
   const subject = TEACHER_SUBJECT[kind];
   const question = RECOGNITION_QUESTIONS[0].replace("{name}", subject);
-  // A few tokens tell a word from a sentence (a given teacher shares its compiled decoder).
-  const teacher = options.teacher ?? new SelfTeacher(model, 6);
-  const answer = await teacher.answer({ image: photo, question, subject }, options.signal);
+  // A few tokens tell a word from a sentence (the decoder is the self-teacher's, compiled once per model).
+  const answer = await new SelfTeacher(model, 6).answer({ image: photo, question, subject }, signal);
   return { ...answersLike(answer), probe: answer };
 }

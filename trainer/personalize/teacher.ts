@@ -68,10 +68,13 @@ export async function teacherConversations(
   return pairs;
 }
 
+/** Compiled decoders of the self-teacher, one per base model: every SelfTeacher of a model shares it (the
+ * answer-style probe builds one per concept). */
+const selfDecoders = new WeakMap<ConceptModel, CachedDecoder>();
+
 /** (a) The frozen base model, greedy, one image and one question per answer. */
 export class SelfTeacher implements ConversationTeacher {
   readonly name = "self";
-  private decoder?: CachedDecoder;
 
   constructor(
     private readonly model: ConceptModel,
@@ -80,13 +83,19 @@ export class SelfTeacher implements ConversationTeacher {
 
   async answer(request: TeacherRequest, signal?: AbortSignal): Promise<string> {
     const m = this.model;
-    this.decoder ??=
-      m.decoder ??
-      CachedDecoder.build(m.textConfig, m.weights ? { binding: m.weights.binding } : m.textWeights, {
-        runtime: m.runtime,
-        modelId: `${m.fingerprint.repo}@${m.fingerprint.revision}`,
-        ...(m.weights?.directory ? { directory: m.weights.directory } : {}),
-      });
+    let decoder = m.decoder ?? selfDecoders.get(m);
+    if (!decoder) {
+      decoder = CachedDecoder.build(
+        m.textConfig,
+        m.weights ? { binding: m.weights.binding } : m.textWeights,
+        {
+          runtime: m.runtime,
+          modelId: `${m.fingerprint.repo}@${m.fingerprint.revision}`,
+          ...(m.weights?.directory ? { directory: m.weights.directory } : {}),
+        },
+      );
+      selfDecoders.set(m, decoder);
+    }
     const prepared = await m.prepareImage(request.image);
     const rendered = m.render(
       conversationTurns({ concepts: [], images: 1, question: [{ type: "text", text: request.question }] }),
@@ -102,7 +111,7 @@ export class SelfTeacher implements ConversationTeacher {
       prompt.set(prepared.features.subarray(r * h, (r + 1) * h), pos * h);
     });
     const result = await generate(
-      { decoder: this.decoder, embeddings: m.embeddings },
+      { decoder, embeddings: m.embeddings },
       {
         prompt,
         maxNewTokens: this.maxTokens,

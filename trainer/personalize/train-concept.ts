@@ -254,10 +254,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   );
   throwIfCancelled(signal);
   const teacher = options.teacher === undefined ? new SelfTeacher(model) : options.teacher;
-  const answers = await recognitionAnswers(o.answerStyle, model, trainPhotos[0]!, options.kind, {
-    teacher: teacher instanceof SelfTeacher ? teacher : undefined,
-    signal,
-  });
+  const answers = await recognitionAnswers(o.answerStyle, model, trainPhotos[0]!, options.kind, signal);
   throwIfCancelled(signal);
   const qa: ConceptQA[] = [...(options.facts ?? [])];
   if (teacher) {
@@ -445,11 +442,11 @@ async function recognitionAnswers(
   model: ConceptModel,
   photo: RgbImage,
   kind: ConceptKind,
-  options: { teacher?: SelfTeacher; signal?: AbortSignal },
+  signal?: AbortSignal,
 ): Promise<RecognitionAnswers & { probe?: string }> {
   if (style === "sentence") return SENTENCE_ANSWERS;
   if (style === "word") return wordAnswers();
-  return selfAnswerStyle(model, photo, conversationKindOf(kind), options);
+  return selfAnswerStyle(model, photo, conversationKindOf(kind), signal);
 }
 
 /** Recognition is scored on the first answer token: the training answers must start with those tokens. */
