@@ -100,7 +100,6 @@ export function recognitionAccuracy(
   let posN = 0;
   let neg = 0;
   let negN = 0;
-  let loss = 0;
   let lossPos = 0;
   let lossNeg = 0;
   let sumPos = 0;
@@ -111,16 +110,15 @@ export function recognitionAccuracy(
       posN++;
       sumPos += p;
       if (p > 0.5) pos++;
+      lossPos -= Math.log(Math.max(p, 1e-9));
     } else {
       negN++;
       sumNeg += p;
       if (p <= 0.5) neg++;
+      lossNeg -= Math.log(Math.max(1 - p, 1e-9));
     }
-    const l = -Math.log(Math.max(yes ? p : 1 - p, 1e-9));
-    loss += l;
-    if (yes) lossPos += l;
-    else lossNeg += l;
   });
+  const loss = (lossPos + lossNeg) / Math.max(1, pYes.length);
   const positive = posN ? pos / posN : Number.NaN;
   const negative = negN ? neg / negN : Number.NaN;
   const weighted = posN && negN ? (positive + negative) / 2 : posN ? positive : negative;
@@ -128,8 +126,8 @@ export function recognitionAccuracy(
     positive,
     negative,
     weighted,
-    loss: loss / Math.max(1, pYes.length),
-    balancedLoss: posN && negN ? (lossPos / posN + lossNeg / negN) / 2 : loss / Math.max(1, pYes.length),
+    loss,
+    balancedLoss: posN && negN ? (lossPos / posN + lossNeg / negN) / 2 : loss,
     auc: rocAuc(
       pYes,
       labels.map((l) => l === "yes"),
