@@ -6,11 +6,12 @@
 //     positives of the other evaluated concepts plus held-out hard negatives), text-only and visual
 //     multiple-choice accuracy; for yollava also the time to learn the concept.
 //   row "summary": means over concepts per method.
-//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off (on the
-//     first --ablation-concepts concepts; recognition and text multiple choice).
+//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, warm-up
+//     epochs without hard negatives in {0, the run's} (on the first --ablation-concepts concepts;
+//     recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
-//   --epochs N --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
+//   --epochs N --warmup N --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     "pool-dir": { type: "string" },
     teacher: { type: "string", default: "facts" },
     epochs: { type: "string" },
+    warmup: { type: "string" },
     batch: { type: "string" },
     threads: { type: "string", default: "2" },
     "image-prompt-k": { type: "string", default: "2" },
@@ -226,6 +228,7 @@ async function learn(
     teacher,
     facts,
     epochs: optNum("epochs"),
+    warmupEpochs: optNum("warmup"),
     batchSize: optNum("batch"),
     hardNegatives: optNum("hard"),
     easyNegatives: optNum("easy"),
@@ -354,6 +357,7 @@ if (!values["no-ablations"]) {
   const subset = evaluated.slice(0, int("ablation-concepts"));
   const hard = optNum("hard") ?? CONCEPT_DEFAULTS.hardNegatives;
   const easy = optNum("easy") ?? CONCEPT_DEFAULTS.easyNegatives;
+  const warmup = optNum("warmup") ?? CONCEPT_DEFAULTS.warmupEpochs;
   const ablations: Ablation[] = [
     ...[0, 1, 2, 4, 8, 16].map((k) => ({
       ablation: "latent_tokens",
@@ -365,6 +369,13 @@ if (!values["no-ablations"]) {
     { ablation: "hard_negatives", value: "on", main: true },
     // Off: the same number of negatives, all drawn at random.
     { ablation: "hard_negatives", value: "off", overrides: { hardNegatives: 0, easyNegatives: hard + easy } },
+    // Hard negatives from the first epoch (the Yo'LLaVA recipe) against the warm-up without them.
+    ...[0, warmup].map((n) => ({
+      ablation: "warmup_epochs",
+      value: n,
+      overrides: { warmupEpochs: n },
+      main: n === warmup,
+    })),
   ];
   for (const a of ablations) {
     const rows: Scores[] = [];

@@ -16,6 +16,8 @@ export const CONCEPT_DEFAULTS = {
   /** Recognition answers in the frozen model's own form: one word or Yo'LLaVA's sentences. */
   answerStyle: "auto",
   epochs: 10,
+  /** First epochs on positives and easy negatives only, before the hard negatives join (train-concept.ts). */
+  warmupEpochs: 4,
   batchSize: 8,
   lr: 3e-3,
   /** Yo'LLaVA trains the new rows without weight decay. */

@@ -16,6 +16,8 @@ export interface ExampleSpec {
   kind: ExampleKind;
   /** Recognition only: whether the concept is in the photo. */
   label?: "yes" | "no";
+  /** Recognition negatives: "hard" when retrieved as a look-alike of the photos (the warm-up leaves these out). */
+  negative?: "hard" | "easy";
 }
 
 export interface ConceptSlotUse {
@@ -30,6 +32,7 @@ export type TargetClass = { token: number } | { concept: string };
 export interface EncodedExample {
   kind: ExampleKind;
   label?: "yes" | "no";
+  negative?: "hard" | "easy";
   length: number;
   /** [length * hidden]: token rows and image features; slot positions hold zeros. */
   embeds: Float32Array;
@@ -95,5 +98,13 @@ export async function encodeExample(model: ConceptModel, spec: ExampleSpec): Pro
       embeds.set(features.subarray(r * h, (r + 1) * h), pos * h);
     });
   });
-  return { kind: spec.kind, label: spec.label, length: full.ids.length, embeds, slots, targets };
+  return {
+    kind: spec.kind,
+    label: spec.label,
+    ...(spec.negative ? { negative: spec.negative } : {}),
+    length: full.ids.length,
+    embeds,
+    slots,
+    targets,
+  };
 }

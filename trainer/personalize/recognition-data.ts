@@ -73,12 +73,17 @@ export function recognitionExamples(
   const positives = options.flip
     ? images.positives.flatMap((p) => [p, flipHorizontal(p)])
     : [...images.positives];
-  const negatives = [...images.hardNegatives, ...images.easyNegatives];
+  const negatives = [
+    ...images.hardNegatives.map((image) => ({ image, negative: "hard" as const })),
+    ...images.easyNegatives.map((image) => ({ image, negative: "easy" as const })),
+  ];
   const wanted = Math.max(positives.length, Math.round(negatives.length * (options.positiveShare ?? 0.5)));
   const specs: ExampleSpec[] = [];
   for (let i = 0; i < wanted && positives.length > 0; i++) {
     specs.push(recognitionExample(name, k, positives[i % positives.length]!, "yes", rng, options.answers));
   }
-  for (const n of negatives) specs.push(recognitionExample(name, k, n, "no", rng, options.answers));
+  for (const { image, negative } of negatives) {
+    specs.push({ ...recognitionExample(name, k, image, "no", rng, options.answers), negative });
+  }
   return specs;
 }

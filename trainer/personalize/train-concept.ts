@@ -74,6 +74,8 @@ export interface TrainConceptOptions {
   /** How recognition answers are worded; "auto" (default) asks the frozen model (answer-style.ts). */
   answerStyle?: AnswerStyle | "auto";
   epochs?: number;
+  /** First epochs without the hard negatives (default 4; 0: every epoch sees them). */
+  warmupEpochs?: number;
   batchSize?: number;
   lr?: number;
   weightDecay?: number;
@@ -105,7 +107,15 @@ export interface ConceptTrainingReport extends TrainingReport {
     answer_style: AnswerStyle;
     answer_probe?: string;
   };
-  config: { k: number; epochs: number; batch_size: number; lr: number; weight_decay: number; seed: number };
+  config: {
+    k: number;
+    epochs: number;
+    warmup_epochs: number;
+    batch_size: number;
+    lr: number;
+    weight_decay: number;
+    seed: number;
+  };
   losses: number[];
   epochs_run: number;
   best_epoch: number;
@@ -146,7 +156,11 @@ function checkOptions(o: TrainConceptOptions): void {
   })) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) bad(`${key} must be a positive integer`);
   }
-  for (const [key, v] of Object.entries({ hardNegatives: o.hardNegatives, easyNegatives: o.easyNegatives })) {
+  for (const [key, v] of Object.entries({
+    hardNegatives: o.hardNegatives,
+    easyNegatives: o.easyNegatives,
+    warmupEpochs: o.warmupEpochs,
+  })) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) bad(`${key} must be a non-negative integer`);
   }
   if (o.lr !== undefined && !(o.lr > 0)) bad("lr must be positive");
@@ -289,16 +303,18 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   checkDecisionTokens(examples, ids);
   const dataMs = performance.now() - started;
 
-  // 4. Training.
+  // 4. Training. The warm-up epochs leave the hard negatives out: with look-alikes from the start the rows
+  // can settle where every image gets the same answer (the decision at ln 2) and never leave, since what
+  // tells a positive from a look-alike is a second-order signal there; against random scenes the rows
+  // first learn to find the subject, then the hard negatives sharpen it (README.md, "Results").
+  const warmup = examples.filter((e) => e.negative !== "hard");
+  const warmupEpochs = Math.min(o.warmupEpochs, o.epochs);
+  const epochExamples = (epoch: number) => (epoch <= warmupEpochs ? warmup : examples);
   const rows = initialRows(model, name, k, rng);
   const optimizer = new AdamW([rows.input, rows.output], { lr: o.lr, weightDecay: o.weightDecay });
-  const stepsPerEpoch = lengthGroupedBatches(
-    examples,
-    o.batchSize,
-    o.lengthBucket,
-    new SeededRandom(0),
-  ).length;
-  const totalSteps = stepsPerEpoch * o.epochs;
+  const stepsIn = (set: readonly EncodedExample[]) =>
+    lengthGroupedBatches(set, o.batchSize, o.lengthBucket, new SeededRandom(0)).length;
+  const totalSteps = stepsIn(warmup) * warmupEpochs + stepsIn(examples) * (o.epochs - warmupEpochs);
   const losses: number[] = [];
   const history: ConceptTrainingReport["validation"] = [];
   const selector = new CheckpointSelector<{ input: Float32Array; output: Float32Array }>(o.patience);
@@ -308,7 +324,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   let epochsRun = 0;
   const trainStart = performance.now();
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    const batches = lengthGroupedBatches(examples, o.batchSize, o.lengthBucket, rng);
+    const batches = lengthGroupedBatches(epochExamples(epoch), o.batchSize, o.lengthBucket, rng);
     let epochLoss = 0;
     for (const batch of batches) {
       throwIfCancelled(signal);
@@ -385,6 +401,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     config: {
       k,
       epochs: o.epochs,
+      warmup_epochs: warmupEpochs,
       batch_size: o.batchSize,
       lr: o.lr,
       weight_decay: o.weightDecay,

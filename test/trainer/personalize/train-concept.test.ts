@@ -130,6 +130,35 @@ describe("trainConcept", () => {
     for (const v of report.validation) expect(v.balanced_loss).toBeGreaterThanOrEqual(best.balanced_loss);
   });
 
+  it("leaves the hard negatives out of the warm-up epochs, then trains on everything", async () => {
+    const stepsByEpoch = async (warmupEpochs: number) => {
+      const steps = [0, 0, 0];
+      const { report } = await trainConcept(
+        options({
+          epochs: 2,
+          warmupEpochs,
+          patience: 5,
+          negatives: {
+            hard: [10, 11, 12, 13, 14, 15, 16, 17].map((i) => photo(i)),
+            easy: [photo(20), photo(21)],
+            validation: [photo(30), photo(31)],
+          },
+          onProgress: (p) => {
+            if (p.phase === "train") steps[p.epoch] = steps[p.epoch]! + 1;
+          },
+        }),
+      );
+      expect(report.config.warmup_epochs).toBe(warmupEpochs);
+      return steps.slice(1);
+    };
+    // 4 training photos + flips = 8 positives, 8 hard and 2 easy negatives, 1 fact; batches of 4 by length.
+    const [warm, full] = await stepsByEpoch(1);
+    expect(warm).toBeLessThan(full!);
+    const plain = await stepsByEpoch(0);
+    expect(plain).toEqual([full, full]);
+    expect((await failure(trainConcept(options({ warmupEpochs: -1 })))).code).toBe("bad_options");
+  });
+
   it("refuses bad input before training", async () => {
     const progressed: string[] = [];
     const onProgress = (p: { phase: string }) => progressed.push(p.phase);
