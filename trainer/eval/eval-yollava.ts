@@ -6,12 +6,13 @@
 //     positives of the other evaluated concepts plus held-out hard negatives), text-only and visual
 //     multiple-choice accuracy; for yollava also the time to learn the concept.
 //   row "summary": means over concepts per method.
-//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, warm-up
-//     epochs without hard negatives in {0, the run's} (on the first --ablation-concepts concepts;
-//     recognition and text multiple choice).
+//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, training
+//     runs (each a warm-up of epochs without hard negatives): each of the main runs alone against all of
+//     them (on the first --ablation-concepts concepts; recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
-//   --epochs N --warmup N --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
+//   --epochs N --runs 4,0@0.75 (per training run: warm-up epochs [@ train only below this held-out
+//   accuracy]) --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
@@ -32,7 +33,7 @@ import {
 import { ConceptGraphs } from "../personalize/concept-graph";
 import { loadConceptModel } from "../personalize/concept-model";
 import type { ConceptQA } from "../personalize/conversation-data";
-import { CONCEPT_DEFAULTS } from "../personalize/defaults";
+import { CONCEPT_DEFAULTS, type ConceptRunConfig } from "../personalize/defaults";
 import { buildNegativesPool, NegativesPool, POOL_INDEX_JSON } from "../personalize/negatives-pool";
 import { SeededRandom } from "../personalize/random";
 import { type RecognitionAccuracy, yesNoIds } from "../personalize/recognition-score";
@@ -69,7 +70,7 @@ const { values } = parseArgs({
     "pool-dir": { type: "string" },
     teacher: { type: "string", default: "facts" },
     epochs: { type: "string" },
-    warmup: { type: "string" },
+    runs: { type: "string" },
     batch: { type: "string" },
     threads: { type: "string", default: "2" },
     "image-prompt-k": { type: "string", default: "2" },
@@ -82,6 +83,14 @@ const { values } = parseArgs({
 });
 const int = (key: keyof typeof values) => Number(values[key]);
 const optNum = (key: keyof typeof values) => (values[key] === undefined ? undefined : Number(values[key]));
+/** --runs 4,0@0.75: one training run per entry, its warm-up epochs [@ the held-out accuracy under which
+ * it trains at all] (ConceptRunConfig). */
+const runLabel = (r: ConceptRunConfig) =>
+  r.whenBestBelow === undefined ? String(r.warmupEpochs) : `${r.warmupEpochs}@${r.whenBestBelow}`;
+const runConfigs = values.runs?.split(",").map((entry): ConceptRunConfig => {
+  const [w, below] = entry.split("@");
+  return { warmupEpochs: Number(w), ...(below !== undefined ? { whenBestBelow: Number(below) } : {}) };
+});
 const print = (row: Record<string, unknown>) => console.log(JSON.stringify({ bench: "yollava", ...row }));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -228,7 +237,7 @@ async function learn(
     teacher,
     facts,
     epochs: optNum("epochs"),
-    warmupEpochs: optNum("warmup"),
+    ...(runConfigs ? { runs: runConfigs } : {}),
     batchSize: optNum("batch"),
     hardNegatives: optNum("hard"),
     easyNegatives: optNum("easy"),
@@ -319,6 +328,12 @@ for (const c of evaluated) {
             step_ms: round(trained.report.step_ms),
             epochs_run: trained.report.epochs_run,
             best_epoch: trained.report.best_epoch,
+            runs: trained.report.runs.map((r) => ({
+              warmup_epochs: r.warmup_epochs,
+              best_epoch: r.best_epoch,
+              ...(r.best_weighted !== undefined ? { held_out_weighted: r.best_weighted } : {}),
+            })),
+            chosen_run: trained.report.chosen_run,
             data: trained.report.data,
           }
         : {}),
@@ -357,7 +372,7 @@ if (!values["no-ablations"]) {
   const subset = evaluated.slice(0, int("ablation-concepts"));
   const hard = optNum("hard") ?? CONCEPT_DEFAULTS.hardNegatives;
   const easy = optNum("easy") ?? CONCEPT_DEFAULTS.easyNegatives;
-  const warmup = optNum("warmup") ?? CONCEPT_DEFAULTS.warmupEpochs;
+  const mainRuns = runConfigs ?? CONCEPT_DEFAULTS.runs;
   const ablations: Ablation[] = [
     ...[0, 1, 2, 4, 8, 16].map((k) => ({
       ablation: "latent_tokens",
@@ -369,13 +384,17 @@ if (!values["no-ablations"]) {
     { ablation: "hard_negatives", value: "on", main: true },
     // Off: the same number of negatives, all drawn at random.
     { ablation: "hard_negatives", value: "off", overrides: { hardNegatives: 0, easyNegatives: hard + easy } },
-    // Hard negatives from the first epoch (the Yo'LLaVA recipe) against the warm-up without them.
-    ...[0, warmup].map((n) => ({
-      ablation: "warmup_epochs",
-      value: n,
-      overrides: { warmupEpochs: n },
-      main: n === warmup,
-    })),
+    // Each run alone (warm-up 0 is the Yo'LLaVA recipe: hard negatives from the first epoch), then all.
+    ...(mainRuns.length > 1
+      ? [
+          ...mainRuns.map((r) => ({
+            ablation: "runs",
+            value: String(r.warmupEpochs),
+            overrides: { runs: [{ warmupEpochs: r.warmupEpochs }] },
+          })),
+          { ablation: "runs", value: mainRuns.map(runLabel).join(","), main: true },
+        ]
+      : []),
   ];
   for (const a of ablations) {
     const rows: Scores[] = [];

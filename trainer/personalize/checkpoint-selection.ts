@@ -9,6 +9,15 @@ export interface HeldOutScore {
   balancedLoss: number;
 }
 
+/** Whether `score` beats `than`: a lower balanced loss, or the same loss and a higher weighted accuracy. */
+export function isBetterHeldOut(score: HeldOutScore, than: HeldOutScore | undefined): boolean {
+  return (
+    !than ||
+    score.balancedLoss < than.balancedLoss ||
+    (score.balancedLoss === than.balancedLoss && score.weighted > than.weighted)
+  );
+}
+
 export type SelectionVerdict = "improved" | "continue" | "stop";
 
 export class CheckpointSelector<T> {
@@ -19,12 +28,7 @@ export class CheckpointSelector<T> {
 
   /** Records an epoch; `snapshot` is called only when the epoch is the best so far. */
   update(epoch: number, score: HeldOutScore, snapshot: () => T): SelectionVerdict {
-    const b = this.best?.score;
-    const better =
-      !b ||
-      score.balancedLoss < b.balancedLoss ||
-      (score.balancedLoss === b.balancedLoss && score.weighted > b.weighted);
-    if (better) {
+    if (isBetterHeldOut(score, this.best?.score)) {
       this.best = { score, epoch, state: snapshot() };
       this.sinceBest = 0;
       return "improved";
@@ -35,6 +39,10 @@ export class CheckpointSelector<T> {
 
   get bestEpoch(): number | undefined {
     return this.best?.epoch;
+  }
+
+  get bestScore(): HeldOutScore | undefined {
+    return this.best?.score;
   }
 
   get bestState(): T | undefined {

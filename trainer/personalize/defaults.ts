@@ -5,6 +5,14 @@
 
 import { DEFAULT_LATENT_TOKENS, MAX_PHOTOS_PER_JOB, MIN_PHOTOS_PER_JOB } from "../../shared/limits";
 
+/** One training run of a concept, from fresh rows. */
+export interface ConceptRunConfig {
+  /** First epochs on positives and easy negatives only, before the hard negatives join. */
+  warmupEpochs: number;
+  /** Train this run only when the earlier runs' best held-out weighted accuracy is below this. */
+  whenBestBelow?: number;
+}
+
 export const CONCEPT_DEFAULTS = {
   latentTokens: DEFAULT_LATENT_TOKENS,
   hardNegatives: 100,
@@ -16,8 +24,10 @@ export const CONCEPT_DEFAULTS = {
   /** Recognition answers in the frozen model's own form: one word or Yo'LLaVA's sentences. */
   answerStyle: "auto",
   epochs: 10,
-  /** First epochs on positives and easy negatives only, before the hard negatives join (train-concept.ts). */
-  warmupEpochs: 4,
+  /** Training runs (train-concept.ts, ConceptRun): a warm-up of 4 epochs without the hard negatives; then,
+   * only if that run's best held-out weighted accuracy stays under 0.75, the plain recipe. The best
+   * held-out checkpoint of the runs is kept. */
+  runs: [{ warmupEpochs: 4 }, { warmupEpochs: 0, whenBestBelow: 0.75 }] as readonly ConceptRunConfig[],
   batchSize: 8,
   lr: 3e-3,
   /** Yo'LLaVA trains the new rows without weight decay. */

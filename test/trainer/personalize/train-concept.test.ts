@@ -136,7 +136,7 @@ describe("trainConcept", () => {
       const { report } = await trainConcept(
         options({
           epochs: 2,
-          warmupEpochs,
+          runs: [{ warmupEpochs }],
           patience: 5,
           negatives: {
             hard: [10, 11, 12, 13, 14, 15, 16, 17].map((i) => photo(i)),
@@ -156,7 +156,38 @@ describe("trainConcept", () => {
     expect(warm).toBeLessThan(full!);
     const plain = await stepsByEpoch(0);
     expect(plain).toEqual([full, full]);
-    expect((await failure(trainConcept(options({ warmupEpochs: -1 })))).code).toBe("bad_options");
+    expect((await failure(trainConcept(options({ runs: [{ warmupEpochs: -1 }] })))).code).toBe("bad_options");
+    expect((await failure(trainConcept(options({ runs: [] })))).code).toBe("bad_options");
+  });
+
+  it("trains one run per configuration and keeps the best held-out checkpoint of all", async () => {
+    const runs = [{ warmupEpochs: 1 }, { warmupEpochs: 0 }];
+    const { report, rows } = await trainConcept(options({ epochs: 2, runs, seed: 3 }));
+    expect(report.runs.map((r) => r.warmup_epochs)).toEqual([1, 0]);
+    const losses = report.runs.map((r) => r.best_balanced_loss!);
+    expect(report.chosen_run).toBe(losses.indexOf(Math.min(...losses)));
+    const chosen = report.runs[report.chosen_run]!;
+    expect(report.config.warmup_epochs).toBe(chosen.warmup_epochs);
+    expect(report.best_epoch).toBe(chosen.best_epoch);
+    expect(report.validation[report.best_epoch - 1]!.balanced_loss).toBe(chosen.best_balanced_loss);
+    // The chosen run alone, from the same seed, ends at the same rows only when it is the first run
+    // (later runs draw from their own generators): check the first run reproduces on its own.
+    const first = await trainConcept(options({ epochs: 2, runs: [runs[0]!], seed: 3 }));
+    expect(first.report.runs[0]).toEqual(report.runs[0]);
+    if (report.chosen_run === 0) expect(rows.input).toEqual(first.rows.input);
+    // A run conditioned on the earlier runs' held-out accuracy being below 0 never trains.
+    const skipped = await trainConcept(
+      options({ epochs: 1, runs: [{ warmupEpochs: 1 }, { warmupEpochs: 0, whenBestBelow: 0 }] }),
+    );
+    expect(skipped.report.runs).toHaveLength(1);
+    expect(skipped.report.chosen_run).toBe(0);
+    const badBelow = options({ runs: [{ warmupEpochs: 0, whenBestBelow: 2 }] });
+    expect((await failure(trainConcept(badBelow))).code).toBe("bad_options");
+    // Nothing held out (one photo): nothing to choose with, so only the first run trains.
+    const single = await trainConcept(
+      options({ photos: [photo(1)], negatives: { hard: [photo(10)], easy: [] }, epochs: 1, runs }),
+    );
+    expect(single.report.runs).toHaveLength(1);
   });
 
   it("refuses bad input before training", async () => {
