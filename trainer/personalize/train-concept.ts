@@ -45,13 +45,15 @@ export type NegativesSource =
 
 export interface TrainingProgress {
   phase: "data" | "train" | "validate" | "done";
+  /** The epoch within the current run (runs restart at 1). */
   epoch: number;
   step: number;
+  /** Steps of every run at full length, a conditional run included: the most there can be. */
   totalSteps: number;
   /** Loss of the last step (mean over its answer tokens). */
   loss?: number;
   elapsedMs: number;
-  /** Remaining time at the current pace (ignores early stopping). */
+  /** Remaining time at the current pace (ignores early stopping and runs that will not train). */
   etaMs?: number;
   validation?: { weighted: number; loss: number };
 }
@@ -78,7 +80,8 @@ export interface TrainConceptOptions {
   answerStyle?: AnswerStyle | "auto";
   epochs?: number;
   /** Training runs from fresh rows, each with its warm-up (epochs without the hard negatives); the
-   * checkpoint kept is the best on held-out data over all runs. Default: warm-up 4, then 0. */
+   * checkpoint kept is the best on held-out data over all runs. Default (defaults.ts): warm-up 4; then
+   * warm-up 0 only when the first run's best held-out weighted accuracy is under 0.75. */
   runs?: readonly ConceptRunConfig[];
   batchSize?: number;
   lr?: number;
@@ -169,10 +172,7 @@ function checkOptions(o: TrainConceptOptions): void {
   })) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) bad(`${key} must be a positive integer`);
   }
-  for (const [key, v] of Object.entries({
-    hardNegatives: o.hardNegatives,
-    easyNegatives: o.easyNegatives,
-  })) {
+  for (const [key, v] of Object.entries({ hardNegatives: o.hardNegatives, easyNegatives: o.easyNegatives })) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) bad(`${key} must be a non-negative integer`);
   }
   if (o.lr !== undefined && !(o.lr > 0)) bad("lr must be positive");
@@ -442,7 +442,8 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   for (const [i, config] of configs.entries()) {
     const bestSoFar = Math.max(...runs.map((r) => r.selector.bestScore?.weighted ?? 0));
     if (config.whenBestBelow !== undefined && runs.length > 0 && bestSoFar >= config.whenBestBelow) continue;
-    // The first run draws from the job's generator, so a single run is the plain recipe.
+    // The first run draws from the job's generator: `runs: [{ warmupEpochs: 0 }]` is exactly the
+    // single-run recipe of before.
     runs.push(await train(config, i === 0 ? rng : new SeededRandom(o.seed + RUN_SEED_STRIDE * i)));
   }
   let chosen = 0;
