@@ -10,7 +10,7 @@
 //     runs (each a warm-up of epochs without hard negatives): each of the main runs alone against all of
 //     them (on the first --ablation-concepts concepts; recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
-//   --test-positives 20 --test-hard 20 --others 2 --pool-size 2000 --pool-dir DIR --teacher facts|self|both
+//   --test-positives 20 --test-hard 20 --others 2 --pool-size 3000 --pool-dir DIR --teacher facts|self|both
 //   --epochs N --runs 4,0@0.75 (per training run: warm-up epochs [@ train only below this held-out
 //   accuracy]) --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
