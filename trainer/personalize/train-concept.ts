@@ -206,11 +206,10 @@ const RUN_SEED_STRIDE = 1_000_003;
 interface ConceptRun {
   warmupEpochs: number;
   rows: ConceptRowsInput;
+  /** Mean training loss per epoch run (its length is the epochs run). */
   losses: number[];
   history: ConceptTrainingReport["validation"];
   selector: CheckpointSelector<{ input: Float32Array; output: Float32Array }>;
-  epochsRun: number;
-  stoppedEarly: boolean;
 }
 
 /** Initial rows: input rows near the embedding table's mean (spread by its per-dimension std), the output
@@ -352,11 +351,12 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   const warmup = examples.filter((e) => e.negative !== "hard");
   const stepsIn = (set: readonly EncodedExample[]) =>
     lengthGroupedBatches(set, o.batchSize, o.lengthBucket, new SeededRandom(0)).length;
+  const [warmupSteps, fullSteps] = [stepsIn(warmup), stepsIn(examples)];
   // Without held-out data nothing can choose between runs: the first one trains alone.
   const configs = validation.length > 0 ? o.runs : o.runs.slice(0, 1);
   const warmupOf = (c: ConceptRunConfig) => Math.min(c.warmupEpochs, o.epochs);
   const totalSteps = configs.reduce(
-    (n, c) => n + stepsIn(warmup) * warmupOf(c) + stepsIn(examples) * (o.epochs - warmupOf(c)),
+    (n, c) => n + warmupSteps * warmupOf(c) + fullSteps * (o.epochs - warmupOf(c)),
     0,
   );
   let step = 0;
@@ -372,8 +372,6 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       losses: [],
       history: [],
       selector: new CheckpointSelector(o.patience),
-      epochsRun: 0,
-      stoppedEarly: false,
     };
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const set = epoch <= warmupEpochs ? warmup : examples;
@@ -398,7 +396,6 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
         });
       }
       run.losses.push(epochLoss / batches.length);
-      run.epochsRun = epoch;
       if (validation.length === 0) continue;
       const pYes = await recognitionProbabilities(model, graphs, validation, [rows], ids, {
         bucket: o.lengthBucket,
@@ -426,10 +423,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
         input: rows.input.slice(),
         output: rows.output.slice(),
       }));
-      if (verdict === "stop") {
-        run.stoppedEarly = epoch < o.epochs;
-        break;
-      }
+      if (verdict === "stop") break;
     }
     const best = run.selector.bestState;
     if (best) {
@@ -479,8 +473,8 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     },
     runs: runs.map((r) => ({
       warmup_epochs: r.warmupEpochs,
-      epochs_run: r.epochsRun,
-      best_epoch: r.selector.bestEpoch ?? r.epochsRun,
+      epochs_run: r.losses.length,
+      best_epoch: r.selector.bestEpoch ?? r.losses.length,
       ...(r.selector.bestScore
         ? {
             best_balanced_loss: r.selector.bestScore.balancedLoss,
@@ -490,16 +484,17 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     })),
     chosen_run: chosen,
     losses: run.losses,
-    epochs_run: run.epochsRun,
-    best_epoch: run.selector.bestEpoch ?? run.epochsRun,
-    stopped_early: run.stoppedEarly,
+    epochs_run: run.losses.length,
+    best_epoch: run.selector.bestEpoch ?? run.losses.length,
+    // A run ends before its last epoch only when early stopping ends it.
+    stopped_early: run.losses.length < o.epochs,
     validation: run.history,
     steps: step,
     step_ms: step > 0 ? stepMsTotal / step : 0,
     data_ms: dataMs,
     train_ms: trainMs,
   };
-  progress({ phase: "done", epoch: run.epochsRun, step, totalSteps });
+  progress({ phase: "done", epoch: run.losses.length, step, totalSteps });
   const artifact = encodeConcept(
     conceptArtifact(rows, {
       fingerprint: model.fingerprint,
