@@ -48,12 +48,16 @@ export interface TrainingProgress {
   /** The epoch within the current run (runs restart at 1). */
   epoch: number;
   step: number;
-  /** Steps of every run at full length, a conditional run included: the most there can be. */
+  /**
+   * Steps done plus the steps still possible (every run left at full length, a conditional run
+   * included). Never grows: it shrinks when a run stops early or a conditional run is skipped, and
+   * equals `step` once training is over.
+   */
   totalSteps: number;
   /** Loss of the last step (mean over its answer tokens). */
   loss?: number;
   elapsedMs: number;
-  /** Remaining time at the current pace (ignores early stopping and runs that will not train). */
+  /** Remaining time at the current pace, for the steps still possible (`totalSteps - step`). */
   etaMs?: number;
   validation?: { weighted: number; loss: number };
 }
@@ -355,10 +359,11 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   // Without held-out data nothing can choose between runs: the first one trains alone.
   const configs = validation.length > 0 ? o.runs : o.runs.slice(0, 1);
   const warmupOf = (c: ConceptRunConfig) => Math.min(c.warmupEpochs, o.epochs);
-  const totalSteps = configs.reduce(
-    (n, c) => n + warmupSteps * warmupOf(c) + fullSteps * (o.epochs - warmupOf(c)),
-    0,
-  );
+  // Steps of a run's epochs from `from` (1-based) to the last.
+  const stepsFrom = (c: ConceptRunConfig, from: number) =>
+    warmupSteps * Math.max(0, warmupOf(c) - from + 1) +
+    fullSteps * (o.epochs - Math.max(from - 1, warmupOf(c)));
+  let totalSteps = configs.reduce((n, c) => n + stepsFrom(c, 1), 0);
   let step = 0;
   let stepMsTotal = 0;
   const trainStart = performance.now();
@@ -425,6 +430,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       }));
       if (verdict === "stop") break;
     }
+    totalSteps -= stepsFrom(config, run.losses.length + 1); // the epochs an early stop left out
     const best = run.selector.bestState;
     if (best) {
       rows.input.set(best.input);
@@ -435,7 +441,10 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   const runs: ConceptRun[] = [];
   for (const [i, config] of configs.entries()) {
     const bestSoFar = Math.max(...runs.map((r) => r.selector.bestScore?.weighted ?? 0));
-    if (config.whenBestBelow !== undefined && runs.length > 0 && bestSoFar >= config.whenBestBelow) continue;
+    if (config.whenBestBelow !== undefined && runs.length > 0 && bestSoFar >= config.whenBestBelow) {
+      totalSteps -= stepsFrom(config, 1);
+      continue;
+    }
     // The first run draws from the job's generator: `runs: [{ warmupEpochs: 0 }]` is exactly the
     // single-run recipe of before.
     runs.push(await train(config, i === 0 ? rng : new SeededRandom(o.seed + RUN_SEED_STRIDE * i)));

@@ -175,12 +175,25 @@ describe("trainConcept", () => {
     const first = await trainConcept(options({ epochs: 2, runs: [runs[0]!], seed: 3 }));
     expect(first.report.runs[0]).toEqual(report.runs[0]);
     if (report.chosen_run === 0) expect(rows.input).toEqual(first.rows.input);
-    // A run conditioned on the earlier runs' held-out accuracy being below 0 never trains.
+    // A run conditioned on the earlier runs' held-out accuracy being below 0 never trains; the progress
+    // counts its steps until then, and none of them once it is skipped.
+    const totals: { phase: string; step: number; totalSteps: number }[] = [];
     const skipped = await trainConcept(
-      options({ epochs: 1, runs: [{ warmupEpochs: 1 }, { warmupEpochs: 0, whenBestBelow: 0 }] }),
+      options({
+        epochs: 1,
+        runs: [{ warmupEpochs: 1 }, { warmupEpochs: 0, whenBestBelow: 0 }],
+        onProgress: (p) => totals.push(p),
+      }),
     );
     expect(skipped.report.runs).toHaveLength(1);
     expect(skipped.report.chosen_run).toBe(0);
+    const trained = totals.filter((p) => p.phase === "train");
+    expect(trained[0]!.totalSteps).toBeGreaterThan(skipped.report.steps);
+    expect(totals.at(-1)).toMatchObject({
+      phase: "done",
+      step: skipped.report.steps,
+      totalSteps: skipped.report.steps,
+    });
     const badBelow = options({ runs: [{ warmupEpochs: 0, whenBestBelow: 2 }] });
     expect((await failure(trainConcept(badBelow))).code).toBe("bad_options");
     // Nothing held out (one photo): nothing to choose with, so only the first run trains.
@@ -270,8 +283,19 @@ describe("CheckpointSelector", () => {
 
   it("stops training early in trainConcept when held-out scores stall", async () => {
     // lr 0 never changes the rows, so the held-out score never improves after epoch 1.
-    const { report } = await trainConcept(options({ epochs: 6, patience: 2, lr: 1e-12 }));
+    const totals: number[] = [];
+    const { report } = await trainConcept(
+      options({
+        epochs: 6,
+        patience: 2,
+        lr: 1e-12,
+        onProgress: (p) => p.phase !== "data" && totals.push(p.totalSteps),
+      }),
+    );
     expect(report.stopped_early).toBe(true);
     expect(report.epochs_run).toBeLessThan(6);
+    // The epochs it did not run leave the progress total: it ends at the steps taken, never growing.
+    expect(totals.at(-1)).toBe(report.steps);
+    for (let i = 1; i < totals.length; i++) expect(totals[i]).toBeLessThanOrEqual(totals[i - 1]!);
   });
 });
