@@ -52,11 +52,13 @@ export function conceptVqaItems(concept: ToyConcept, split: Split, offset: numbe
             kind: "position" as const,
             question: `Where in the 3x3 grid is ${concept.name}?`,
             answer: me.cell,
+            about: [me.id],
           }
         : {
             kind: "count" as const,
             question: `How many objects besides ${concept.name} are there?`,
             answer: String(scene.objects.length - 1),
+            about: scene.objects.filter((o) => o !== me).map((o) => o.id),
           };
     return {
       id: `concept-vqa-${concept.name}-${seed}`,

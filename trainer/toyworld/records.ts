@@ -118,6 +118,8 @@ export interface VqaItem {
   prompt: string;
   question: string;
   answer: string;
+  /** Ids of the scene objects the answer is read from (VqaQuestion.about). */
+  about: number[];
 }
 
 export const VQA_CYCLE = ["colour", "shape", "pattern", "count", "position", "mark"] as const;

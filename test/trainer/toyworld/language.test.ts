@@ -54,6 +54,8 @@ describe("VQA items", () => {
                 ? scene.objects.filter((o) => o.colour === colour).length
                 : scene.objects.filter((o) => o.shape === shape).length;
           expect(item.answer, item.question).toBe(String(expected));
+          // What it counts is what training points the attention at.
+          expect(item.about, item.question).toHaveLength(expected);
           continue;
         }
         const ref = item.question.match(/(?:is|does|of) (the .+?)(?: have| carry|\?)/)?.[1];
@@ -68,6 +70,7 @@ describe("VQA items", () => {
           mark: o.mark,
         }[item.kind as "colour"];
         expect(item.answer, item.question).toBe(truth);
+        expect(item.about, item.question).toEqual([o.id]);
       }
     }
   });

@@ -3,6 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../../trainer/text/tokenizer";
+import { composeScene } from "../../../trainer/toyworld/compose";
+import { sceneRecipe } from "../../../trainer/toyworld/records";
 import type { Scene } from "../../../trainer/toyworld/scene";
 import { RowEncoder, rowStream, type TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
 import {
@@ -121,5 +123,47 @@ describe("rowStream with recognition_quad", () => {
     expect(rows[0]!.image).toBe(rows[3]!.image);
     expect(rows[1]!.image).toBe(rows[2]!.image);
     expect(rows[0]!.image).not.toBe(rows[1]!.image);
+  });
+});
+
+describe("rowStream with vqa_located", () => {
+  it("points a short answer's attention at the objects it is read from", () => {
+    const tok = loadTokenizer(TOY_LLAVA_DIR);
+    const encoder = new RowEncoder(tok, GRID * GRID + 1);
+    const seeds = Array.from({ length: 40 }, (_, i) => i);
+    const stream = rowStream({ encoder, seeds, mix: { vqa_located: 1 }, maxLength: 160, seed: 3 });
+    let colours = 0;
+    for (let n = 0; n < 60; n++) {
+      const row = stream.next().value as TrainingRow;
+      const scene = composeScene(sceneRecipe(seeds[row.scene!]!));
+      const text = tok.decode(row.ids, { skipSpecialTokens: true });
+      const answer = text.split("ASSISTANT :")[1]!.trim();
+      expect(row.attentionTargets, text).toBeDefined();
+      const targets = row.attentionTargets!;
+      for (const t of targets) {
+        expect(t).toBeGreaterThanOrEqual(1);
+        expect(t).toBeLessThanOrEqual(GRID * GRID);
+      }
+      if (/How many/.test(text)) {
+        // Zero counted objects: the head is pointed at <s> (no image token).
+        if (answer === "0") expect(targets).toEqual([]);
+        else expect(targets.length, text).toBeGreaterThan(0);
+        continue;
+      }
+      expect(targets.length, text).toBeGreaterThan(0);
+      if (/What colour/.test(text)) {
+        // Every target patch lies inside an object of the answered colour.
+        colours++;
+        const ofColour = scene.objects.filter((o) => o.colour === answer);
+        for (const t of targets) {
+          const [x, y] = patchCentre(t);
+          const inside = ofColour.some(
+            (o) => x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1,
+          );
+          expect(inside, `${text}: patch ${t}`).toBe(true);
+        }
+      }
+    }
+    expect(colours).toBeGreaterThan(3);
   });
 });

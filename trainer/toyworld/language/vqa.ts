@@ -2,7 +2,7 @@
 // Like LLaVA-1.5's short-answer data, questions end with an instruction to answer in a word.
 
 import type { Random } from "../random";
-import type { Scene } from "../scene";
+import type { Scene, SceneObject } from "../scene";
 import { COLOURS, SHAPES } from "../vocabulary";
 import type { VqaKind } from "./answers";
 import { canReferTo, plural, referTo } from "./phrases";
@@ -14,6 +14,11 @@ export interface VqaQuestion {
   question: string;
   /** Canonical: a vocabulary word ("red", "top-left", "none"), a digit string, or "yes"/"no". */
   answer: string;
+  /**
+   * Ids of the objects the answer is read from: the one asked about, or every one counted (none for a
+   * count of zero). Training points an attention head at them (train/instruction-data.ts, `vqa_located`).
+   */
+  about: number[];
 }
 
 type VqaAsker = (scene: Scene, rng: Random) => VqaQuestion | undefined;
@@ -25,11 +30,17 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
       kind: "colour",
       question: `What colour is ${referTo(scene, o, rng, "colour")}?`,
       answer: o.colour,
+      about: [o.id],
     };
   },
   shape: (scene, rng) => {
     const o = rng.pick(scene.objects);
-    return { kind: "shape", question: `What shape is ${referTo(scene, o, rng, "shape")}?`, answer: o.shape };
+    return {
+      kind: "shape",
+      question: `What shape is ${referTo(scene, o, rng, "shape")}?`,
+      answer: o.shape,
+      about: [o.id],
+    };
   },
   pattern: (scene, rng) => {
     const o = rng.pick(scene.objects);
@@ -37,6 +48,7 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
       kind: "pattern",
       question: `What pattern does ${referTo(scene, o, rng)} have?`,
       answer: o.pattern,
+      about: [o.id],
     };
   },
   mark: (scene, rng) => {
@@ -48,6 +60,7 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
       kind: "mark",
       question: `What mark does ${referTo(scene, o, rng)} carry (dot, band, outline, cap or none)?`,
       answer: o.mark,
+      about: [o.id],
     };
   },
   position: (scene, rng) => {
@@ -58,21 +71,31 @@ export const VQA_ASKERS: Record<Exclude<VqaKind, "yesno">, VqaAsker> = {
       kind: "position",
       question: `Where in the 3x3 grid is ${referTo(scene, o, rng, "cell")}?`,
       answer: o.cell,
+      about: [o.id],
     };
   },
   count: (scene, rng) => {
     // Counting everything spreads answers over 1-4; counting a colour or shape is mostly 1.
     const by = rng.pick(["all", "all", "colour", "shape"] as const);
-    if (by === "all")
-      return { kind: "count", question: "How many objects are there?", answer: String(scene.objects.length) };
+    const counted = (question: string, objects: readonly SceneObject[]): VqaQuestion => ({
+      kind: "count",
+      question,
+      answer: String(objects.length),
+      about: objects.map((o) => o.id),
+    });
+    if (by === "all") return counted("How many objects are there?", scene.objects);
     if (by === "colour") {
       const colour = rng.chance(0.8) ? rng.pick(scene.objects).colour : rng.pick(COLOURS);
-      const n = scene.objects.filter((o) => o.colour === colour).length;
-      return { kind: "count", question: `How many ${colour} objects are there?`, answer: String(n) };
+      return counted(
+        `How many ${colour} objects are there?`,
+        scene.objects.filter((o) => o.colour === colour),
+      );
     }
     const shape = rng.chance(0.8) ? rng.pick(scene.objects).shape : rng.pick(SHAPES);
-    const n = scene.objects.filter((o) => o.shape === shape).length;
-    return { kind: "count", question: `How many ${plural(shape)} are there?`, answer: String(n) };
+    return counted(
+      `How many ${plural(shape)} are there?`,
+      scene.objects.filter((o) => o.shape === shape),
+    );
   },
 };
 

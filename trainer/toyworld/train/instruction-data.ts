@@ -12,7 +12,7 @@ import { captionRecord, IMAGE_TOKEN, instructionRecord, VQA_CYCLE, vqaItem } fro
 import { renderScene } from "../render";
 import { SPLITS } from "../splits";
 import { recognitionItem } from "./recognition-data";
-import { patchGrid, recognitionQuad } from "./recognition-quads";
+import { objectPatches, patchGrid, recognitionQuad } from "./recognition-quads";
 import { TOKEN_IDS } from "./tokenizer";
 
 export interface ChatTurn {
@@ -39,9 +39,18 @@ export function hasImage(row: TrainingRow): boolean {
 
 /**
  * Row kinds. `recognition_quad` draws a crossed quad on a fresh training seed (recognition-quads.ts) and
- * yields its four rows in a row, each with its own picture and attention targets.
+ * yields its four rows in a row, each with its own picture and attention targets. `vqa_located` is a
+ * `vqa` row that also carries attention targets: the patches of the objects its answer is read from
+ * ("What colour is the star?": the star's), or <s> for a count of zero.
  */
-export type RowKind = "vqa" | "recognition" | "recognition_quad" | "instruction" | "caption" | "text";
+export type RowKind =
+  | "vqa"
+  | "vqa_located"
+  | "recognition"
+  | "recognition_quad"
+  | "instruction"
+  | "caption"
+  | "text";
 
 /** Share of each kind of row in a stage's stream. */
 export type RowMix = Partial<Record<RowKind, number>>;
@@ -179,9 +188,14 @@ export function* rowStream(options: {
       }
       continue;
     }
-    if (kind === "vqa") {
+    if (kind === "vqa" || kind === "vqa_located") {
       const item = vqaItem(seed, rng.pick(VQA_CYCLE));
       row = fitted([{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }], k);
+      if (row && kind === "vqa_located") {
+        const about = new Set(item.about);
+        const objects = composeScene(item.recipe).objects.filter((o) => about.has(o.id));
+        row.attentionTargets = objectPatches(objects, patchGrid(encoder.tokensPerImage));
+      }
     } else if (kind === "recognition") {
       const item = recognitionItem(seed);
       const question = rng.chance(0.5) ? `${item.question} Answer yes or no.` : item.question;

@@ -21,11 +21,11 @@ import {
   reshape,
   type Tensor,
 } from "../../engine/index";
+import { type AttentionTarget, decoderAttentionTargetLoss } from "../../models/attention-target";
 import type { HfJson } from "../../models/hf-config";
 import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../models/llava";
 import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
-import { type AttentionTarget, attentionTargetInputs, attentionTargetLoss } from "./attention-target";
 import { causalBias, pixelValues, positionIds } from "./batching";
 import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
 import { BucketedBatches, RowEncoder, type RowMix, rowStream, type TrainingRow } from "./instruction-data";
@@ -132,11 +132,7 @@ export function llavaTrainingGraph(
   let loss: Tensor = tokenLoss;
   const metrics: string[] = [];
   if (attentionTarget) {
-    const probs = d.attentionProbs.get(attentionTarget.layer);
-    if (!probs) throw new Error(`attention target: the LLM has no layer ${attentionTarget.layer}`);
-    if (!(attentionTarget.head >= 0 && attentionTarget.head < d.config.numHeads))
-      throw new Error(`attention target: the LLM has no head ${attentionTarget.head}`);
-    const attention = attentionTargetLoss(probs, attentionTarget.head, attentionTargetInputs(graph));
+    const attention = decoderAttentionTargetLoss(d, attentionTarget);
     graph.output(tokenLoss, "token_loss");
     graph.output(attention, "attention_loss");
     metrics.push("token_loss", "attention_loss");

@@ -13,7 +13,7 @@
 
 import { composeScene, type SceneRecipe } from "../compose";
 import { Random } from "../random";
-import type { ObjectIdentity, Scene } from "../scene";
+import type { ObjectIdentity, Scene, SceneObject } from "../scene";
 import { COLOURS, MARKS, NEAR_COLOURS, NEAR_SHAPES, PATTERNS, SHAPES } from "../vocabulary";
 import { type Described, describedPhrase, describes, RECOGNITION_QUESTIONS } from "./recognition-data";
 
@@ -41,18 +41,24 @@ export function patchGrid(imageTokens: number): number {
   return grid;
 }
 
-/** Patch tokens (1-based after CLS) whose centres lie in the box of an object that `d` describes. */
-export function matchingPatches(scene: Scene, d: Described, grid: number): number[] {
+/** Patch tokens (1-based after CLS) whose centres lie in the box of one of `objects`. */
+export function objectPatches(objects: readonly SceneObject[], grid: number): number[] {
   const out: number[] = [];
   for (let p = 0; p < grid * grid; p++) {
     const x = ((p % grid) + 0.5) / grid;
     const y = (Math.floor(p / grid) + 0.5) / grid;
-    const inside = scene.objects.some(
-      (o) => describes(d, o) && x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1,
-    );
+    const inside = objects.some((o) => x >= o.box.x0 && x <= o.box.x1 && y >= o.box.y0 && y <= o.box.y1);
     if (inside) out.push(1 + p);
   }
   return out;
+}
+
+/** Patch tokens (1-based after CLS) whose centres lie in the box of an object that `d` describes. */
+export function matchingPatches(scene: Scene, d: Described, grid: number): number[] {
+  return objectPatches(
+    scene.objects.filter((o) => describes(d, o)),
+    grid,
+  );
 }
 
 /** The quad at `seed` (any split's seed; streams "quad:1"/"quad:2" keep its scenes apart from others). */

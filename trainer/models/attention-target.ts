@@ -1,5 +1,5 @@
 // An auxiliary loss on where one attention head looks from a row's answer position: -log of the
-// attention mass it puts on the row's target tokens. Recognition quads (recognition-quads.ts) target the
+// attention mass it puts on the row's target tokens. Recognition quads (trainer/toyworld/train/recognition-quads.ts) target the
 // patches of the object a yes/no question describes, or the first token (<s>) when nothing in the picture
 // matches. The plain yes/no loss reaches the "find the described object" attention only through a product
 // of two untrained circuits (where to look x what a look means), so its gradient starts near zero and
@@ -18,7 +18,8 @@ import {
   reduceSum,
   reshape,
   type Tensor,
-} from "../../engine/index";
+} from "../engine/index";
+import type { LlamaDecoder } from "./llama";
 
 export interface AttentionTarget {
   /** Decoder layer whose attention is supervised (0-based). */
@@ -62,4 +63,16 @@ export function attentionTargetLoss(probs: Tensor, head: number, inputs: Attenti
     // gradient exactly where the loss is largest).
     return neg(reduceMean(log(add(mass, 1e-6)), undefined, { keepdims: false }));
   });
+}
+
+/**
+ * The loss for `target` on a decoder whose forward() has run, with its inputs added to the decoder's
+ * graph; refuses a layer or head the decoder does not have.
+ */
+export function decoderAttentionTargetLoss(decoder: LlamaDecoder, target: AttentionTarget): Tensor {
+  const probs = decoder.attentionProbs.get(target.layer);
+  if (!probs) throw new Error(`attention target: the LLM has no layer ${target.layer}`);
+  if (!(Number.isInteger(target.head) && target.head >= 0 && target.head < decoder.config.numHeads))
+    throw new Error(`attention target: the LLM has no head ${target.head}`);
+  return attentionTargetLoss(probs, target.head, attentionTargetInputs(decoder.graph));
 }

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compile, Graph, ortTensor, Runtime } from "../../../trainer/engine/index";
-import { attentionTargetLoss } from "../../../trainer/toyworld/train/attention-target";
+import { attentionTargetLoss } from "../../../trainer/models/attention-target";
 import type { TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
 import { attentionTargetFeeds } from "../../../trainer/toyworld/train/llava-recipe";
 import { TOKEN_IDS } from "../../../trainer/toyworld/train/tokenizer";
