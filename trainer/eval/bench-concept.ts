@@ -112,7 +112,8 @@ try {
       position: length - 11 + i,
       target: i === 2 ? { concept: "<bo>" } : { token: ids[length - 10 + i]! },
     }));
-    return { kind: "recognition", label: "yes", length, embeds, slots, targets };
+    const imagePositions = Array.from({ length: IMAGE_ROWS }, (_, i) => system + 3 + i);
+    return { kind: "recognition", label: "yes", length, embeds, slots, targets, imagePositions };
   };
   const batch = Array.from({ length: batchSize }, example);
   const rows = initialRows(model, "<bo>", k, rng);

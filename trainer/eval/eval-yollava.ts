@@ -6,12 +6,15 @@
 //     positives of the other evaluated concepts plus held-out hard negatives), text-only and visual
 //     multiple-choice accuracy; for yollava also the time to learn the concept.
 //   row "summary": means over concepts per method.
-//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, training
+//   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, the
+//     locating head's attention-target loss on/off (when the base has one), training
 //     runs (each a warm-up of epochs without hard negatives): each of the main runs alone against all of
 //     them (on the first --ablation-concepts concepts; recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 3000 --pool-dir DIR --teacher facts|self|both
-//   --epochs N --runs 4,0@0.75 (per training run: warm-up epochs [@ train only below this held-out
+//   --epochs N --attention-target L,H[,W]|none (the loss on where head H of layer L looks, weight W;
+//   default the base model's concept_recipe.json)
+//   --runs 4,0@0.75 (per training run: warm-up epochs [@ train only below this held-out
 //   accuracy]) --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
@@ -79,6 +82,7 @@ const { values } = parseArgs({
     "positive-share": { type: "string" },
     patience: { type: "string" },
     lr: { type: "string" },
+    "attention-target": { type: "string" },
   },
 });
 const int = (key: keyof typeof values) => Number(values[key]);
@@ -91,6 +95,15 @@ const runConfigs = values.runs?.split(",").map((entry): ConceptRunConfig => {
   const [w, below] = entry.split("@");
   return { warmupEpochs: Number(w), ...(below !== undefined ? { whenBestBelow: Number(below) } : {}) };
 });
+/** --attention-target 2,0,1 (layer, head, weight of the concept's attention-target loss) or none; default
+ * the base model's (its concept_recipe.json). */
+const attentionTargetFlag = values["attention-target"];
+const attentionTargetOption = (): Pick<TrainConceptOptions, "attentionTarget"> => {
+  if (attentionTargetFlag === undefined) return {};
+  if (attentionTargetFlag === "none") return { attentionTarget: null };
+  const [layer, head, weight] = attentionTargetFlag.split(",").map(Number);
+  return { attentionTarget: { layer: layer!, head: head!, weight: weight ?? 1 } };
+};
 const print = (row: Record<string, unknown>) => console.log(JSON.stringify({ bench: "yollava", ...row }));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -102,6 +115,8 @@ const model = await loadConceptModel(values.model!, {
   repo: values.model,
   ...(vocabFold ? { mapIds: (id: number) => id % 128 } : {}),
 });
+const mainAttentionTarget =
+  attentionTargetFlag === undefined ? model.attentionTarget : attentionTargetOption().attentionTarget;
 const clip = await ClipImageEncoder.load(values.clip!, runtime);
 const graphs = new ConceptGraphs(model);
 const ids = await yesNoIds(model);
@@ -244,6 +259,7 @@ async function learn(
     positiveShare: optNum("positive-share"),
     patience: optNum("patience"),
     lr: optNum("lr"),
+    ...attentionTargetOption(),
     ...overrides,
   });
   return { trained, photos, seconds: (performance.now() - t0) / 1000 };
@@ -283,6 +299,7 @@ print({
   model: model.fingerprint,
   concepts: evaluated.map((c) => c.name),
   teacher: teacherKind,
+  attention_target: mainAttentionTarget ?? null,
   pool: pool.size,
   threads: int("threads"),
 });
@@ -396,6 +413,12 @@ if (!values["no-ablations"]) {
         ]
       : []),
   ];
+  // The locating head's loss (base-recipe.ts) against the same recipe without it.
+  if (mainAttentionTarget)
+    ablations.push(
+      { ablation: "attention_target", value: "on", main: true },
+      { ablation: "attention_target", value: "off", overrides: { attentionTarget: null } },
+    );
   for (const a of ablations) {
     const rows: Scores[] = [];
     const secs: number[] = [];

@@ -4,6 +4,7 @@
 
 import type * as ort from "onnxruntime-node";
 import { ortTensor } from "../engine/index";
+import type { AttentionTarget } from "../models/attention-target";
 import { causalAttentionBias } from "../models/llama";
 import type { ConceptGraphs } from "./concept-graph";
 import type { ConceptModel } from "./concept-model";
@@ -132,19 +133,59 @@ export interface StepResult {
   gradOutput: Float32Array[];
 }
 
-/** One training step's forward + backward: the loss is the mean over all answer tokens of the batch. */
+/**
+ * Feeds of the attention-target loss (models/attention-target.ts) for a batch: per recognition example
+ * with an image, the position that predicts its first answer token and a mask over the keys: the image's
+ * positions for a "yes" (the concept is somewhere in it), the first token for a "no" (where a locating
+ * head rests when nothing matches). A batch without one gets a dummy row whose mask covers every key
+ * (mass 1: no loss, no gradient).
+ */
+export function attentionTargetFeeds(
+  examples: readonly EncodedExample[],
+  seq: number,
+): Record<string, ort.Tensor> {
+  const queries: bigint[] = [];
+  const masks: Float32Array[] = [];
+  examples.forEach((e, b) => {
+    if (e.kind !== "recognition" || !e.label || e.imagePositions.length === 0) return;
+    const mask = new Float32Array(seq);
+    if (e.label === "yes") for (const p of e.imagePositions) mask[p] = 1;
+    else mask[0] = 1;
+    queries.push(BigInt(b * seq + e.targets[0]!.position));
+    masks.push(mask);
+  });
+  if (queries.length === 0) {
+    queries.push(0n);
+    masks.push(new Float32Array(seq).fill(1));
+  }
+  const flat = new Float32Array(masks.length * seq);
+  masks.forEach((m, i) => {
+    flat.set(m, i * seq);
+  });
+  return {
+    attention_rows: ortTensor("int64", BigInt64Array.from(queries), [queries.length]),
+    attention_mask: ortTensor("float32", flat, [masks.length, seq]),
+  };
+}
+
+/**
+ * One training step's forward + backward: the loss is the mean over all answer tokens of the batch, plus
+ * the attention-target loss when one is given.
+ */
 export async function conceptStep(
   model: ConceptModel,
   graphs: ConceptGraphs,
   examples: readonly EncodedExample[],
   concepts: readonly ConceptRowsInput[],
   bucket: number,
+  attentionTarget?: AttentionTarget,
 ): Promise<StepResult> {
   const h = model.textConfig.hiddenSize;
   const total = examples.reduce((s, e) => s + e.targets.length, 0);
   const built = batchFeeds(model, examples, concepts, { bucket, weights: () => 1 / total });
   built.feeds.target_weights = ortTensor("float32", Float32Array.from(built.weights), [built.weights.length]);
-  const out = await model.runtime.run(graphs.get("train"), built.feeds);
+  if (attentionTarget) Object.assign(built.feeds, attentionTargetFeeds(examples, built.seq));
+  const out = await model.runtime.run(graphs.get("train", attentionTarget), built.feeds);
   const gRows = out["grad/concept_rows"]!.data as Float32Array;
   const gHead = out["grad/head_rows"]!.data as Float32Array;
   const gradInput: Float32Array[] = [];

@@ -11,10 +11,12 @@
 //   concept_slots int64 [S]    flat positions b*T + t of the slots; concept_slot_rows int64 [S] row per slot
 //   head_rows [E, H]           identifier output rows (class V + e)
 //   target_positions int64 [N], targets int64 [N] (class ids in [0, V + E)), target_weights [N]
-// Outputs: training: loss = -sum_n w_n log p(target_n), grad/concept_rows, grad/head_rows;
-//          scoring: target_logprobs [N], logits [N, V + E].
+//   with an attention target (training only): attention_rows int64 [M], attention_mask [M, T]
+// Outputs: training: loss = -sum_n w_n log p(target_n) (+ weight x the attention-target loss),
+//          grad/concept_rows, grad/head_rows; scoring: target_logprobs [N], logits [N, V + E].
 
 import {
+  add,
   type CompiledModel,
   compile,
   concat,
@@ -31,6 +33,7 @@ import {
   squeeze,
   unsqueeze,
 } from "../engine/index";
+import { type AttentionTarget, decoderAttentionTargetLoss } from "../models/attention-target";
 import { LlamaDecoder } from "../models/llama";
 import { mergeImageFeatures } from "../models/multimodal";
 import { frozenWeights } from "../models/weights";
@@ -38,13 +41,23 @@ import type { ConceptModel } from "./concept-model";
 
 export type ConceptGraphKind = "train" | "score";
 
+/** The graph's name, which also names its file: a training graph with an attention target differs. */
+function graphName(kind: ConceptGraphKind, target: AttentionTarget | undefined): string {
+  return target
+    ? `concept_${kind}_attend_l${target.layer}h${target.head}w${target.weight}`
+    : `concept_${kind}`;
+}
+
 export function buildConceptGraph(
   model: Pick<ConceptModel, "textConfig" | "textWeights" | "weights">,
   kind: ConceptGraphKind,
+  /** Training only: the auxiliary loss on where one head looks from the answer position. */
+  attentionTarget?: AttentionTarget,
 ): Graph {
+  if (attentionTarget && kind !== "train") throw new Error("an attention target is a training loss");
   const c = model.textConfig;
   const h = c.hiddenSize;
-  const g = new Graph(`concept_${kind}`);
+  const g = new Graph(graphName(kind, attentionTarget));
   // Initializers (never differentiated): float32, or the loaded format's MatMulNBits, whose VJP gives d/dx.
   const decoder = new LlamaDecoder(
     g,
@@ -82,17 +95,20 @@ export function buildConceptGraph(
     return g;
   }
   const weights = g.input("target_weights", "float32", ["n"]);
-  const loss = g.scope("concept/loss", () =>
+  let loss = g.scope("concept/loss", () =>
     neg(reduceSum(mul(targetLogProbs, weights), undefined, { keepdims: false })),
   );
+  if (attentionTarget)
+    loss = add(loss, mul(decoderAttentionTargetLoss(decoder, attentionTarget), attentionTarget.weight));
   g.output(loss, "loss");
   gradients(g, loss, [rows, headRows], { addOutputs: true });
   return g;
 }
 
-/** The two compiled graphs of a base model, built on first use. */
+/** The compiled graphs of a base model (scoring, training with or without an attention target), built on
+ * first use. */
 export class ConceptGraphs {
-  private readonly compiled = new Map<ConceptGraphKind, CompiledModel>();
+  private readonly compiled = new Map<string, CompiledModel>();
 
   constructor(
     private readonly model: Pick<ConceptModel, "textConfig" | "textWeights" | "weights" | "fingerprint">,
@@ -101,10 +117,11 @@ export class ConceptGraphs {
     private readonly directory: string | undefined = model.weights?.directory,
   ) {}
 
-  get(kind: ConceptGraphKind): CompiledModel {
-    let c = this.compiled.get(kind);
+  get(kind: ConceptGraphKind, attentionTarget?: AttentionTarget): CompiledModel {
+    const name = graphName(kind, attentionTarget);
+    let c = this.compiled.get(name);
     if (!c) {
-      const graph = buildConceptGraph(this.model, kind);
+      const graph = buildConceptGraph(this.model, kind, attentionTarget);
       const fp = this.model.fingerprint;
       c = compile(
         graph,
@@ -115,7 +132,7 @@ export class ConceptGraphs {
             }
           : {},
       );
-      this.compiled.set(kind, c);
+      this.compiled.set(name, c);
     }
     return c;
   }

@@ -9,6 +9,7 @@ import type { ModelFingerprint } from "../../shared/concept-artifact";
 import type { Graph, Runtime } from "../engine/index";
 import type { CachedDecoder } from "../generate/decoder";
 import { ArrayEmbeddingTable } from "../generate/embeddings";
+import type { AttentionTarget } from "../models/attention-target";
 import type { LlamaConfig } from "../models/llama";
 import { HfSnapshotError, type LoadOptions, loadCausalLm } from "../models/loader";
 import type { CausalLmRunner } from "../models/multimodal";
@@ -20,6 +21,7 @@ import { type PromptTurn, type RenderedPrompt, renderPrompt } from "../text/prom
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer";
 import type { RgbImage } from "../vision/image";
 import { type ImageProcessor, loadImageProcessor } from "../vision/processor";
+import { readBaseConceptRecipe } from "./base-recipe";
 import { ConceptTrainingError } from "./errors";
 
 /** An image as the decoder takes it: projected features and the prompt text that makes room for them. */
@@ -64,6 +66,8 @@ export interface ConceptModel {
   readonly runtime: Runtime;
   /** Ids that end an answer (the tokenizer's EOS), for the self-teacher. */
   readonly stopTokenIds: readonly number[];
+  /** The base's locating head (base-recipe.ts), trainConcept's default attention target. */
+  readonly attentionTarget?: AttentionTarget;
   render(turns: PromptTurn[], options: RenderOptions): RenderedPrompt;
   decode(ids: readonly number[]): string;
   prepareImage(image: RgbImage): Promise<PreparedImage>;
@@ -81,6 +85,7 @@ export interface ConceptModelParts {
   textWeights: WeightValues;
   weights?: ConceptModelWeights;
   decoder?: CachedDecoder;
+  attentionTarget?: AttentionTarget;
   runtime: Runtime;
   tokenizer: TextTokenizer;
   processor: ImageProcessor;
@@ -114,6 +119,7 @@ export function conceptModelFromParts(parts: ConceptModelParts): ConceptModel {
     textWeights: parts.textWeights,
     ...(parts.weights ? { weights: parts.weights } : {}),
     ...(parts.decoder ? { decoder: parts.decoder } : {}),
+    ...(parts.attentionTarget ? { attentionTarget: parts.attentionTarget } : {}),
     embeddings,
     runtime: parts.runtime,
     stopTokenIds: tokenizer.eosId === undefined ? [] : [mapIds ? mapIds(tokenizer.eosId) : tokenizer.eosId],
@@ -189,6 +195,7 @@ export async function loadConceptModel(dir: string, options: LoadConceptModelOpt
   }
   return conceptModelFromParts({
     fingerprint: modelFingerprint(dir, options.repo, options.revision),
+    ...readBaseConceptRecipe(dir),
     runner: loaded.runner,
     textConfig: loaded.textConfig,
     textWeights: loaded.textWeights,

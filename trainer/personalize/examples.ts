@@ -39,6 +39,8 @@ export interface EncodedExample {
   slots: ConceptSlotUse[];
   /** Hidden position p predicts the answer token at p + 1. */
   targets: { position: number; target: TargetClass }[];
+  /** Positions of the image features, every image's in order (empty without an image). */
+  imagePositions: number[];
 }
 
 function slotUses(rendered: RenderedPrompt): ConceptSlotUse[] {
@@ -106,5 +108,6 @@ export async function encodeExample(model: ConceptModel, spec: ExampleSpec): Pro
     embeds,
     slots,
     targets,
+    imagePositions: full.images.flatMap((i) => i.positions),
   };
 }

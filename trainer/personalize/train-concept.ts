@@ -12,6 +12,7 @@ import type { TrainingReport } from "../../shared/concept-artifact";
 import { CONCEPT_KINDS, CONCEPT_NAME_PATTERN, type ConceptKind } from "../../shared/concept-name";
 import { MAX_LATENT_TOKENS } from "../../shared/limits";
 import { AdamW } from "../engine/adamw";
+import type { AttentionTarget } from "../models/attention-target";
 import type { RgbImage } from "../vision/image";
 import {
   type AnswerStyle,
@@ -90,6 +91,13 @@ export interface TrainConceptOptions {
   batchSize?: number;
   lr?: number;
   weightDecay?: number;
+  /**
+   * An attention head the base model was trained to point at the object a question describes (the toy
+   * LLaVA's layer 2 head 0): recognition examples add a loss on where it looks from the answer position,
+   * at the photo for a "yes", at the first token for a "no" (concept-batch.ts). Default: the base's
+   * (model.attentionTarget, from its concept_recipe.json); null for none.
+   */
+  attentionTarget?: AttentionTarget | null;
   seed?: number;
   patience?: number;
   validationFraction?: number;
@@ -126,6 +134,8 @@ export interface ConceptTrainingReport extends TrainingReport {
     lr: number;
     weight_decay: number;
     seed: number;
+    /** The attention-target loss it trained with, when one was on. */
+    attention_target?: AttentionTarget;
   };
   /** Every run (the fields below describe the chosen one). */
   runs: {
@@ -160,6 +170,11 @@ export interface TrainedConcept {
   artifact: Uint8Array;
 }
 
+/** The attention target a job trains with: its own, else its base model's; null turns it off. */
+function attentionTargetOf(o: TrainConceptOptions): AttentionTarget | undefined {
+  return (o.attentionTarget === undefined ? o.model.attentionTarget : o.attentionTarget) ?? undefined;
+}
+
 function checkOptions(o: TrainConceptOptions): void {
   const bad = (message: string) => {
     throw new ConceptTrainingError("bad_options", message);
@@ -188,6 +203,15 @@ function checkOptions(o: TrainConceptOptions): void {
       if (r.whenBestBelow !== undefined && !(r.whenBestBelow >= 0 && r.whenBestBelow <= 1))
         bad("a run's whenBestBelow must be in [0, 1]");
     }
+  }
+  const a = attentionTargetOf(o);
+  if (a) {
+    const c = o.model.textConfig;
+    if (!(Number.isInteger(a.layer) && a.layer >= 0 && a.layer < c.numLayers))
+      bad(`attentionTarget.layer must be 0..${c.numLayers - 1}`);
+    if (!(Number.isInteger(a.head) && a.head >= 0 && a.head < c.numHeads))
+      bad(`attentionTarget.head must be 0..${c.numHeads - 1}`);
+    if (!(a.weight > 0 && Number.isFinite(a.weight))) bad("attentionTarget.weight must be positive");
   }
   if (o.answerStyle !== undefined && !["auto", "sentence", "word"].includes(o.answerStyle))
     bad("answerStyle must be auto, sentence or word");
@@ -290,6 +314,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
   checkOptions(options);
   const o = { ...CONCEPT_DEFAULTS, ...stripUndefined(options) };
   const { model, name, signal } = options;
+  const attentionTarget = attentionTargetOf(options);
   const k = o.latentTokens;
   const rng = new SeededRandom(o.seed);
   const progress = (p: Omit<TrainingProgress, "elapsedMs">) =>
@@ -385,7 +410,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       for (const batch of batches) {
         throwIfCancelled(signal);
         const t0 = performance.now();
-        const result = await conceptStep(model, graphs, batch, [rows], o.lengthBucket);
+        const result = await conceptStep(model, graphs, batch, [rows], o.lengthBucket, attentionTarget);
         optimizer.step([result.gradInput[0]!, result.gradOutput[0]!]);
         stepMsTotal += performance.now() - t0;
         step++;
@@ -479,6 +504,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       lr: o.lr,
       weight_decay: o.weightDecay,
       seed: o.seed,
+      ...(attentionTarget ? { attention_target: attentionTarget } : {}),
     },
     runs: runs.map((r) => ({
       warmup_epochs: r.warmupEpochs,

@@ -6,6 +6,7 @@
  * learns from its positives (and the teacher's conversations) only, which recognition suffers from.
  */
 
+import { readBaseConceptRecipe } from "../personalize/base-recipe";
 import { ClipImageEncoder } from "../personalize/clip-encoder";
 import { conceptModelFromParts } from "../personalize/concept-model";
 import { ConceptTrainingError } from "../personalize/errors";
@@ -38,6 +39,7 @@ export async function createConceptTrainer(model: BaseModel, config: ServeConfig
     negatives = { pool: await NegativesPool.open(config.negativesPoolDir, clip), clip };
   }
   const processor = model.processor;
+  const recipe = readBaseConceptRecipe(model.dir);
   return {
     async train(job, { onProgress, signal }) {
       const conceptModel = conceptModelFromParts({
@@ -55,6 +57,7 @@ export async function createConceptTrainer(model: BaseModel, config: ServeConfig
             }
           : {}),
         decoder: model.decoder, // the self-teacher generates with the node's decoder: no second session
+        ...recipe,
         runtime: model.runtime,
         tokenizer: model.tokenizer,
         processor,

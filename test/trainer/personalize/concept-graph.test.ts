@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ortTensor } from "../../../trainer/engine/index";
 import {
+  attentionTargetFeeds,
   batchFeeds,
   type ConceptRowsInput,
   conceptStep,
@@ -138,6 +139,59 @@ describe("concept graph", () => {
     expect(checked).toBe(12);
     // Both concepts get a gradient (each appears in the prompt).
     for (const g of [...step.gradInput, ...step.gradOutput]) expect(g.some((x) => x !== 0)).toBe(true);
+  });
+
+  it("with an attention target points a yes at its image and a no at the first token", async () => {
+    const [yes, no] = examples;
+    const seq = 160;
+    const feeds = attentionTargetFeeds(examples, seq);
+    // The text-only exchange has no image to look at: two rows, one per recognition example.
+    expect([...(feeds.attention_rows!.data as BigInt64Array)]).toEqual([
+      BigInt(yes!.targets[0]!.position),
+      BigInt(seq + no!.targets[0]!.position),
+    ]);
+    const mask = feeds.attention_mask!.data as Float32Array;
+    const ones = (row: number) =>
+      [...mask.subarray(row * seq, (row + 1) * seq).keys()].filter((t) => mask[row * seq + t] === 1);
+    expect(yes!.imagePositions.length).toBeGreaterThan(0);
+    expect(ones(0)).toEqual(yes!.imagePositions);
+    expect(ones(1)).toEqual([0]);
+    // Nothing to supervise: one row over every key, whose mass is 1 (no loss).
+    const none = attentionTargetFeeds([examples[2]!], 32);
+    expect([...(none.attention_mask!.data as Float32Array)]).toEqual(new Array(32).fill(1));
+  });
+
+  it("adds the attention-target loss at its weight, with gradients that match central differences", async () => {
+    const target = (weight: number) => ({ layer: model.textConfig.numLayers - 1, head: 1, weight });
+    const concepts = [bo, mochi];
+    const plain = await conceptStep(model, graphs, examples, concepts, 16);
+    const once = await conceptStep(model, graphs, examples, concepts, 16, target(1));
+    const twice = await conceptStep(model, graphs, examples, concepts, 16, target(2));
+    const term = once.loss - plain.loss;
+    expect(term).toBeGreaterThan(0); // -log of an attention mass under 1
+    expect(twice.loss - plain.loss).toBeCloseTo(2 * term, 4);
+    const total = examples.reduce((s, e) => s + e.targets.length, 0);
+    const lossAt = async (rows: ConceptRowsInput[]) => {
+      const b = batchFeeds(model, examples, rows, { bucket: 16, weights: () => 1 / total });
+      b.feeds.target_weights = ortTensor("float32", Float32Array.from(b.weights), [b.weights.length]);
+      Object.assign(b.feeds, attentionTargetFeeds(examples, b.seq));
+      const out = await model.runtime.run(graphs.get("train", target(1)), b.feeds, ["loss"]);
+      return (out.loss!.data as Float32Array)[0]!;
+    };
+    const eps = 1e-2;
+    const h = model.textConfig.hiddenSize;
+    // The identifier row and a latent row of <bo>, whose recognition examples carry the target.
+    for (const j of [3, h + 5, 2 * h + 7]) {
+      const perturbed = (delta: number) => {
+        const copy = { ...bo, input: bo.input.slice() };
+        copy.input[j]! += delta;
+        return [copy, mochi];
+      };
+      const fd = ((await lossAt(perturbed(eps))) - (await lossAt(perturbed(-eps)))) / (2 * eps);
+      const grad = once.gradInput[0]![j]!;
+      expect(Math.abs(fd - grad)).toBeLessThanOrEqual(5e-3 + 2e-2 * Math.abs(grad));
+    }
+    expect(once.gradInput[0]!.some((x, i) => x !== plain.gradInput[0]![i])).toBe(true);
   });
 
   it("scores do not depend on the order concepts are passed in", async () => {

@@ -203,6 +203,43 @@ describe("trainConcept", () => {
     expect(single.report.runs).toHaveLength(1);
   });
 
+  it("trains with the base's attention target unless the job names its own or null", async () => {
+    const last = model.textConfig.numLayers - 1;
+    const target = { layer: last, head: 0, weight: 1 };
+    // Per-step losses: steps before the first batch with a recognition example (text-only batches have
+    // nothing to look at) are the same with or without a target; at that step the rows are still the
+    // same, so the difference is the head's -log mass at the target's weight.
+    const stepLosses = async (o: Partial<TrainConceptOptions>) => {
+      const losses: number[] = [];
+      const { report } = await trainConcept(
+        options({ epochs: 1, onProgress: (p) => p.phase === "train" && losses.push(p.loss!), ...o }),
+      );
+      return { losses, target: report.config.attention_target };
+    };
+    const plain = await stepLosses({});
+    expect(plain.target).toBeUndefined();
+    const own = await stepLosses({ attentionTarget: target });
+    expect(own.target).toEqual(target);
+    const first = own.losses.findIndex((l, i) => Math.abs(l - plain.losses[i]!) > 1e-4);
+    expect(first).toBeGreaterThanOrEqual(0);
+    const term = own.losses[first]! - plain.losses[first]!;
+    expect(term).toBeGreaterThan(0);
+    const based = { ...model, attentionTarget: { ...target, weight: 2 } };
+    const fromBase = await stepLosses({ model: based });
+    expect(fromBase.target).toEqual({ ...target, weight: 2 });
+    expect(fromBase.losses[first]! - plain.losses[first]!).toBeCloseTo(2 * term, 4);
+    const off = await stepLosses({ model: based, attentionTarget: null });
+    expect(off.target).toBeUndefined();
+    expect(off.losses).toEqual(plain.losses);
+    for (const bad of [
+      { ...target, layer: last + 1 },
+      { ...target, head: -1 },
+      { ...target, weight: 0 },
+    ]) {
+      expect((await failure(trainConcept(options({ attentionTarget: bad })))).code).toBe("bad_options");
+    }
+  });
+
   it("refuses bad input before training", async () => {
     const progressed: string[] = [];
     const onProgress = (p: { phase: string }) => progressed.push(p.phase);
