@@ -135,9 +135,9 @@ export interface StepResult {
 
 /**
  * Feeds of the attention-target loss (models/attention-target.ts) for a batch: per recognition example
- * with an image, the position that predicts its first answer token and a mask over the keys: the image's
- * positions for a "yes" (the concept is somewhere in it), the first token for a "no" (where a locating
- * head rests when nothing matches). A batch without one gets a dummy row whose mask covers every key
+ * with an image, the position that predicts its first answer token and a mask over the keys: for a "yes"
+ * the subject's rows (subject-location.ts) or, when not located, the whole image; for a "no" the first
+ * token (where a locating head rests when nothing matches). A batch without one gets a dummy row whose mask covers every key
  * (mass 1: no loss, no gradient).
  */
 export function attentionTargetFeeds(
@@ -149,7 +149,7 @@ export function attentionTargetFeeds(
   examples.forEach((e, b) => {
     if (e.kind !== "recognition" || !e.label || e.imagePositions.length === 0) return;
     const mask = new Float32Array(seq);
-    if (e.label === "yes") for (const p of e.imagePositions) mask[p] = 1;
+    if (e.label === "yes") for (const p of e.subjectPositions ?? e.imagePositions) mask[p] = 1;
     else mask[0] = 1;
     queries.push(BigInt(b * seq + e.targets[0]!.position));
     masks.push(mask);

@@ -41,6 +41,8 @@ export interface EncodedExample {
   targets: { position: number; target: TargetClass }[];
   /** Positions of the image features, every image's in order (empty without an image). */
   imagePositions: number[];
+  /** For a positive: the positions of the subject's rows (subject-location.ts), when located. */
+  subjectPositions?: number[];
 }
 
 function slotUses(rendered: RenderedPrompt): ConceptSlotUse[] {

@@ -26,7 +26,7 @@ import { CheckpointSelector, isBetterHeldOut } from "./checkpoint-selection";
 import type { ClipImageEncoder } from "./clip-encoder";
 import { type ConceptRowsInput, conceptStep } from "./concept-batch";
 import { ConceptGraphs } from "./concept-graph";
-import type { ConceptModel } from "./concept-model";
+import { type ConceptModel, imageDigest } from "./concept-model";
 import { type ConceptQA, conversationExamples } from "./conversation-data";
 import { CONCEPT_DEFAULTS, type ConceptRunConfig } from "./defaults";
 import { ConceptTrainingError, throwIfCancelled } from "./errors";
@@ -36,6 +36,7 @@ import { checkPhotos, type PhotoInput } from "./photos";
 import { SeededRandom } from "./random";
 import { recognitionExample, recognitionExamples } from "./recognition-data";
 import { recognitionAccuracy, recognitionProbabilities, type YesNoIds, yesNoIds } from "./recognition-score";
+import { subjectRows } from "./subject-location";
 import { type ConversationTeacher, SelfTeacher, teacherConversations } from "./teacher";
 import { conversationKindOf } from "./templates";
 
@@ -94,7 +95,8 @@ export interface TrainConceptOptions {
   /**
    * An attention head the base model was trained to point at the object a question describes (the toy
    * LLaVA's layer 2 head 0): recognition examples add a loss on where it looks from the answer position,
-   * at the photo for a "yes", at the first token for a "no" (concept-batch.ts). Default: the base's
+   * at the subject's rows for a "yes" (located without labels, subject-location.ts), at the first token
+   * for a "no" (concept-batch.ts). Default: the base's
    * (model.attentionTarget, from its concept_recipe.json); null for none.
    */
   attentionTarget?: AttentionTarget | null;
@@ -275,6 +277,48 @@ export function initialRows(
   return { name, k, input, output };
 }
 
+/** Random negatives the subject's rows are contrasted with (subject-location.ts); more cost more. */
+const LOCATION_NEGATIVES = 16;
+
+/**
+ * Sets `subjectPositions` on the positive recognition examples: the rows of their photo (or its flip)
+ * that match the other positives and not the random negatives.
+ */
+async function locateSubject(
+  model: ConceptModel,
+  specs: readonly ExampleSpec[],
+  examples: EncodedExample[],
+  easyNegatives: readonly RgbImage[],
+): Promise<void> {
+  const h = model.textConfig.hiddenSize;
+  const byDigest = new Map<string, { features: Float32Array; examples: EncodedExample[] }>();
+  for (const [i, spec] of specs.entries()) {
+    const e = examples[i]!;
+    if (e.kind !== "recognition" || e.label !== "yes" || spec.images.length !== 1) continue;
+    const key = imageDigest(spec.images[0]!);
+    let entry = byDigest.get(key);
+    if (!entry) {
+      entry = { features: (await model.prepareImage(spec.images[0]!)).features, examples: [] };
+      byDigest.set(key, entry);
+    }
+    entry.examples.push(e);
+  }
+  const entries = [...byDigest.values()];
+  const negatives = await Promise.all(
+    easyNegatives
+      .slice(0, LOCATION_NEGATIVES)
+      .map(async (image) => (await model.prepareImage(image)).features),
+  );
+  const located = subjectRows(
+    entries.map((e) => e.features),
+    negatives,
+    h,
+  );
+  entries.forEach((entry, i) => {
+    for (const e of entry.examples) e.subjectPositions = located[i]!.map((r) => e.imagePositions[r]!);
+  });
+}
+
 async function poolNegatives(
   source: NegativesSource | undefined,
   trainPhotos: readonly RgbImage[],
@@ -364,6 +408,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     throwIfCancelled(signal);
     examples.push(await encodeExample(model, spec));
   }
+  if (attentionTarget) await locateSubject(model, specs, examples, negatives.easy);
   const validation: EncodedExample[] = [];
   for (const [image, label] of [
     ...valPhotos.map((p) => [p, "yes"] as const),

@@ -156,6 +156,13 @@ describe("concept graph", () => {
     expect(yes!.imagePositions.length).toBeGreaterThan(0);
     expect(ones(0)).toEqual(yes!.imagePositions);
     expect(ones(1)).toEqual([0]);
+    // A located subject narrows a yes to its rows.
+    const located = attentionTargetFeeds(
+      [{ ...yes!, subjectPositions: yes!.imagePositions.slice(2, 4) }],
+      seq,
+    );
+    const narrowed = located.attention_mask!.data as Float32Array;
+    expect([...narrowed.keys()].filter((t) => narrowed[t] === 1)).toEqual(yes!.imagePositions.slice(2, 4));
     // Nothing to supervise: one row over every key, whose mass is 1 (no loss).
     const none = attentionTargetFeeds([examples[2]!], 32);
     expect([...(none.attention_mask!.data as Float32Array)]).toEqual(new Array(32).fill(1));
