@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BASE_RECIPE_FILE, readBaseConceptRecipe } from "../../../trainer/personalize/base-recipe";
 import { ConceptTrainingError } from "../../../trainer/personalize/errors";
+import { TOY_LLAVA_DIR } from "../../../trainer/toyworld/train/toy-models";
 import { LLAVA_DIR } from "./fixture";
 
 function dirWith(text: string): string {
@@ -16,6 +17,10 @@ function dirWith(text: string): string {
 
 describe("readBaseConceptRecipe", () => {
   it("reads a base's locating head, and nothing for a base without a recipe", () => {
+    // The toy LLaVA's stages `llava_recognize` and `llava_locate` trained head 0 of layer 2 to locate.
+    expect(readBaseConceptRecipe(TOY_LLAVA_DIR)).toEqual({
+      attentionTarget: { layer: 2, head: 0, weight: 1 },
+    });
     expect(readBaseConceptRecipe(LLAVA_DIR)).toEqual({});
     expect(readBaseConceptRecipe(dirWith("{}"))).toEqual({});
     const noWeight = dirWith(JSON.stringify({ attention_target: { layer: 1, head: 3 } }));

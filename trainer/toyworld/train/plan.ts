@@ -1,6 +1,7 @@
 // The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch,
 // learning rate, data mix and which weights it trains. Sized so `npm run toy:train` finishes in about
-// 85 minutes on 2 CPU cores (62.5 through stage 5, measured end to end; 20.5 for `llava_recognize`).
+// 103 minutes on 2 CPU cores (62.5 through stage 5, measured end to end; 20.5 for `llava_recognize`,
+// 20 for `llava_locate`).
 
 import type { AttentionTarget } from "../../models/attention-target";
 import type { HeadWeights } from "./attribute-supervision";
