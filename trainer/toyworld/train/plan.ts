@@ -1,7 +1,7 @@
 // The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch,
 // learning rate, data mix and which weights it trains. Sized so `npm run toy:train` finishes in about
-// 103 minutes on 2 CPU cores (62.5 through stage 5, measured end to end; 20.5 for `llava_recognize`,
-// 20 for `llava_locate`).
+// 121 minutes on 2 CPU cores (62.5 through stage 5, measured end to end; 20.5 for `llava_recognize`,
+// 20 for `llava_locate`, 18 for `llava_locate_more`).
 
 import type { AttentionTarget } from "../../models/attention-target";
 import type { HeadWeights } from "./attribute-supervision";
@@ -173,6 +173,23 @@ export const TRAINING_PLAN: TrainingPlan = {
       schedule: schedule(2400, 5e-4),
       batchSize: 32,
       seed: 8,
+      attentionTarget: { layer: 2, head: 0, weight: 1 },
+    },
+    {
+      // A second cycle at a lower peak: the first was still gaining at its end.
+      name: "llava_locate_more",
+      mix: {
+        recognition_quad: 0.2,
+        caption: 0.2,
+        vqa_located: 0.36,
+        recognition: 0.12,
+        instruction: 0.08,
+        text: 0.04,
+      },
+      trains: ["projector", "llm"],
+      schedule: schedule(2400, 3e-4),
+      batchSize: 32,
+      seed: 9,
       attentionTarget: { layer: 2, head: 0, weight: 1 },
     },
   ],
