@@ -1,11 +1,12 @@
 // An auxiliary loss on where one attention head looks from a row's answer position: -log of the
-// attention mass it puts on the row's target tokens. Recognition quads (trainer/toyworld/train/recognition-quads.ts) target the
-// patches of the object a yes/no question describes, or the first token (<s>) when nothing in the picture
-// matches. The plain yes/no loss reaches the "find the described object" attention only through a product
+// attention mass it puts on the row's target tokens. Recognition quads (toyworld/train/recognition-quads.ts)
+// target the patches of the object a yes/no question describes, or the first token (<s>) when nothing in
+// the picture matches. The plain yes/no loss reaches the "find the described object" attention only through a product
 // of two untrained circuits (where to look x what a look means), so its gradient starts near zero and
 // every run sat at ln 2 per answer; this loss trains the first factor directly, and the answer follows.
 // Measured in transformers and in our engine: toyworld README, "What to try next", item 1.
 
+import type * as ort from "onnxruntime-node";
 import {
   add,
   type Graph,
@@ -14,6 +15,7 @@ import {
   log,
   mul,
   neg,
+  ortTensor,
   reduceMean,
   reduceSum,
   reshape,
@@ -42,6 +44,35 @@ export function attentionTargetInputs(graph: Graph): AttentionTargetInputs {
   return {
     rows: graph.input("attention_rows", "int64", ["attention_targets"]),
     mask: graph.input("attention_mask", "float32", ["attention_targets", "seq"]),
+  };
+}
+
+/** One supervised query: its row of the flattened [B*T] queries and the keys its head should look at. */
+export interface AttentionQuery {
+  row: number;
+  keys: readonly number[];
+}
+
+/**
+ * The loss's feeds (`attention_rows`, `attention_mask`) for `queries` over T keys. A batch without any
+ * gets one dummy query whose mask covers every key: mass 1, loss 0, no gradient.
+ */
+export function attentionTargetFeeds(
+  queries: readonly AttentionQuery[],
+  T: number,
+): Record<string, ort.Tensor> {
+  const used = queries.length > 0 ? queries : [{ row: 0, keys: Array.from({ length: T }, (_, t) => t) }];
+  const mask = new Float32Array(used.length * T);
+  used.forEach((q, n) => {
+    for (const t of q.keys) mask[n * T + t] = 1;
+  });
+  return {
+    attention_rows: ortTensor(
+      "int64",
+      BigInt64Array.from(used, (q) => BigInt(q.row)),
+      [used.length],
+    ),
+    attention_mask: ortTensor("float32", mask, [used.length, T]),
   };
 }
 

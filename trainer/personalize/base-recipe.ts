@@ -5,7 +5,7 @@
 //
 // the attention head the base's own training taught to look, from the answer position, at the object a
 // question describes (the toy LLaVA's `llava_recognize`/`llava_locate` stages). trainConcept then adds a
-// loss on where that head looks for recognition examples (concept-batch.ts, attentionTargetFeeds; the
+// loss on where that head looks for recognition examples (concept-batch.ts, conceptAttentionTargetFeeds; the
 // subject's rows from subject-location.ts): on the toy LLaVA it is what gets the rows off the plateau
 // where every image gets the same answer (README.md, "The locating head").
 

@@ -4,7 +4,7 @@
 
 import type * as ort from "onnxruntime-node";
 import { ortTensor } from "../engine/index";
-import type { AttentionTarget } from "../models/attention-target";
+import { type AttentionQuery, type AttentionTarget, attentionTargetFeeds } from "../models/attention-target";
 import { causalAttentionBias } from "../models/llama";
 import type { ConceptGraphs } from "./concept-graph";
 import type { ConceptModel } from "./concept-model";
@@ -137,35 +137,19 @@ export interface StepResult {
  * Feeds of the attention-target loss (models/attention-target.ts) for a batch: per recognition example
  * with an image, the position that predicts its first answer token and a mask over the keys: for a "yes"
  * the subject's rows (subject-location.ts) or, when not located, the whole image; for a "no" the first
- * token (where a locating head rests when nothing matches). A batch without one gets a dummy row whose mask covers every key
- * (mass 1: no loss, no gradient).
+ * token (where a locating head rests when nothing matches); a batch without one gets the dummy query.
  */
-export function attentionTargetFeeds(
+export function conceptAttentionTargetFeeds(
   examples: readonly EncodedExample[],
   seq: number,
 ): Record<string, ort.Tensor> {
-  const queries: bigint[] = [];
-  const masks: Float32Array[] = [];
+  const queries: AttentionQuery[] = [];
   examples.forEach((e, b) => {
     if (e.kind !== "recognition" || !e.label || e.imagePositions.length === 0) return;
-    const mask = new Float32Array(seq);
-    if (e.label === "yes") for (const p of e.subjectPositions ?? e.imagePositions) mask[p] = 1;
-    else mask[0] = 1;
-    queries.push(BigInt(b * seq + e.targets[0]!.position));
-    masks.push(mask);
+    const keys = e.label === "yes" ? (e.subjectPositions ?? e.imagePositions) : [0];
+    queries.push({ row: b * seq + e.targets[0]!.position, keys });
   });
-  if (queries.length === 0) {
-    queries.push(0n);
-    masks.push(new Float32Array(seq).fill(1));
-  }
-  const flat = new Float32Array(masks.length * seq);
-  masks.forEach((m, i) => {
-    flat.set(m, i * seq);
-  });
-  return {
-    attention_rows: ortTensor("int64", BigInt64Array.from(queries), [queries.length]),
-    attention_mask: ortTensor("float32", flat, [masks.length, seq]),
-  };
+  return attentionTargetFeeds(queries, seq);
 }
 
 /**
@@ -184,7 +168,7 @@ export async function conceptStep(
   const total = examples.reduce((s, e) => s + e.targets.length, 0);
   const built = batchFeeds(model, examples, concepts, { bucket, weights: () => 1 / total });
   built.feeds.target_weights = ortTensor("float32", Float32Array.from(built.weights), [built.weights.length]);
-  if (attentionTarget) Object.assign(built.feeds, attentionTargetFeeds(examples, built.seq));
+  if (attentionTarget) Object.assign(built.feeds, conceptAttentionTargetFeeds(examples, built.seq));
   const out = await model.runtime.run(graphs.get("train", attentionTarget), built.feeds);
   const gRows = out["grad/concept_rows"]!.data as Float32Array;
   const gHead = out["grad/head_rows"]!.data as Float32Array;

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { compile, Graph, ortTensor, Runtime } from "../../../trainer/engine/index";
 import { attentionTargetLoss } from "../../../trainer/models/attention-target";
 import type { TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
-import { attentionTargetFeeds } from "../../../trainer/toyworld/train/llava-recipe";
+import { rowAttentionTargetFeeds } from "../../../trainer/toyworld/train/llava-recipe";
 import { TOKEN_IDS } from "../../../trainer/toyworld/train/tokenizer";
 import { checkGradients, seededRandom } from "../engine/gradcheck";
 
@@ -73,7 +73,7 @@ describe("attention-target loss", () => {
     ));
 });
 
-describe("attentionTargetFeeds", () => {
+describe("rowAttentionTargetFeeds", () => {
   const row = (targets: number[] | undefined): TrainingRow => ({
     // <s> q q <image> <image> <image> a a </s>: the answer's first token is at 6, so the query is 5.
     ids: [TOKEN_IDS.bos, 10, 11, TOKEN_IDS.image, TOKEN_IDS.image, TOKEN_IDS.image, 12, 13, TOKEN_IDS.eos],
@@ -83,7 +83,7 @@ describe("attentionTargetFeeds", () => {
   });
 
   it("asks the answer position to look at the listed image tokens, or at <s> when none match", () => {
-    const feeds = attentionTargetFeeds([row([1, 2]), row(undefined), row([])], 12);
+    const feeds = rowAttentionTargetFeeds([row([1, 2]), row(undefined), row([])], 12);
     expect(Array.from(feeds.attention_rows!.data as BigInt64Array, Number)).toEqual([5, 2 * 12 + 5]);
     const mask = Array.from(feeds.attention_mask!.data as Float32Array);
     expect(feeds.attention_mask!.dims).toEqual([2, 12]);
@@ -93,7 +93,7 @@ describe("attentionTargetFeeds", () => {
   });
 
   it("gives a batch without targets one row whose mask covers every key (loss 0, no gradient)", () => {
-    const feeds = attentionTargetFeeds([row(undefined)], 10);
+    const feeds = rowAttentionTargetFeeds([row(undefined)], 10);
     expect(Array.from(feeds.attention_rows!.data as BigInt64Array, Number)).toEqual([0]);
     expect(Array.from(feeds.attention_mask!.data as Float32Array)).toEqual(new Array(10).fill(1));
   });

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ortTensor } from "../../../trainer/engine/index";
 import {
-  attentionTargetFeeds,
   batchFeeds,
   type ConceptRowsInput,
+  conceptAttentionTargetFeeds,
   conceptStep,
   scoreExamples,
 } from "../../../trainer/personalize/concept-batch";
@@ -144,7 +144,7 @@ describe("concept graph", () => {
   it("with an attention target points a yes at its image and a no at the first token", async () => {
     const [yes, no] = examples;
     const seq = 160;
-    const feeds = attentionTargetFeeds(examples, seq);
+    const feeds = conceptAttentionTargetFeeds(examples, seq);
     // The text-only exchange has no image to look at: two rows, one per recognition example.
     expect([...(feeds.attention_rows!.data as BigInt64Array)]).toEqual([
       BigInt(yes!.targets[0]!.position),
@@ -157,14 +157,14 @@ describe("concept graph", () => {
     expect(ones(0)).toEqual(yes!.imagePositions);
     expect(ones(1)).toEqual([0]);
     // A located subject narrows a yes to its rows.
-    const located = attentionTargetFeeds(
+    const located = conceptAttentionTargetFeeds(
       [{ ...yes!, subjectPositions: yes!.imagePositions.slice(2, 4) }],
       seq,
     );
     const narrowed = located.attention_mask!.data as Float32Array;
     expect([...narrowed.keys()].filter((t) => narrowed[t] === 1)).toEqual(yes!.imagePositions.slice(2, 4));
     // Nothing to supervise: one row over every key, whose mass is 1 (no loss).
-    const none = attentionTargetFeeds([examples[2]!], 32);
+    const none = conceptAttentionTargetFeeds([examples[2]!], 32);
     expect([...(none.attention_mask!.data as Float32Array)]).toEqual(new Array(32).fill(1));
   });
 
@@ -181,7 +181,7 @@ describe("concept graph", () => {
     const lossAt = async (rows: ConceptRowsInput[]) => {
       const b = batchFeeds(model, examples, rows, { bucket: 16, weights: () => 1 / total });
       b.feeds.target_weights = ortTensor("float32", Float32Array.from(b.weights), [b.weights.length]);
-      Object.assign(b.feeds, attentionTargetFeeds(examples, b.seq));
+      Object.assign(b.feeds, conceptAttentionTargetFeeds(examples, b.seq));
       const out = await model.runtime.run(graphs.get("train", target(1)), b.feeds, ["loss"]);
       return (out.loss!.data as Float32Array)[0]!;
     };

@@ -21,7 +21,12 @@ import {
   reshape,
   type Tensor,
 } from "../../engine/index";
-import { type AttentionTarget, decoderAttentionTargetLoss } from "../../models/attention-target";
+import {
+  type AttentionQuery,
+  type AttentionTarget,
+  attentionTargetFeeds,
+  decoderAttentionTargetLoss,
+} from "../../models/attention-target";
 import type { HfJson } from "../../models/hf-config";
 import { LlavaModel, llavaConfigFromHf, sanitizeLlavaWeightName } from "../../models/llava";
 import { mergeImageFeatures } from "../../models/multimodal";
@@ -149,32 +154,20 @@ export function llavaTrainingGraph(
 
 /**
  * Feeds of the attention-target loss: per row with `attentionTargets`, its answer position (the query)
- * and a mask over its T keys (the listed image tokens, or <s> when the list is empty). A batch without
- * such rows gets one dummy row whose mask covers every key: mass 1, loss 0, no gradient.
+ * and the keys to look at: the listed image tokens, or <s> when the list is empty.
  */
-export function attentionTargetFeeds(rows: readonly TrainingRow[], T: number): Record<string, ort.Tensor> {
-  const queries: bigint[] = [];
-  const masks: number[][] = [];
+export function rowAttentionTargetFeeds(rows: readonly TrainingRow[], T: number): Record<string, ort.Tensor> {
+  const queries: AttentionQuery[] = [];
   rows.forEach((row, b) => {
     if (!row.attentionTargets) return;
     const answer = row.isTarget.indexOf(true) - 1;
     const firstImage = row.ids.indexOf(TOKEN_IDS.image);
     if (answer < 0 || firstImage < 0)
       throw new Error("attention target: the row needs an answer and an image");
-    const mask = new Array<number>(T).fill(0);
-    if (row.attentionTargets.length === 0) mask[0] = 1;
-    for (const t of row.attentionTargets) mask[firstImage + t] = 1;
-    queries.push(BigInt(b * T + answer));
-    masks.push(mask);
+    const keys = row.attentionTargets.length === 0 ? [0] : row.attentionTargets.map((t) => firstImage + t);
+    queries.push({ row: b * T + answer, keys });
   });
-  if (queries.length === 0) {
-    queries.push(0n);
-    masks.push(new Array<number>(T).fill(1));
-  }
-  return {
-    attention_rows: ortTensor("int64", BigInt64Array.from(queries), [queries.length]),
-    attention_mask: ortTensor("float32", Float32Array.from(masks.flat()), [masks.length, T]),
-  };
+  return attentionTargetFeeds(queries, T);
 }
 
 async function runStage(options: {
@@ -282,7 +275,7 @@ async function runStage(options: {
         attention_bias: ortTensor("float32", causalBias(B, T), [B, 1, T, T]),
         loss_positions: ortTensor("int64", BigInt64Array.from(lossPositions), [lossPositions.length]),
         targets: ortTensor("int64", BigInt64Array.from(targets), [targets.length]),
-        ...(options.attentionTarget ? attentionTargetFeeds(rows, T) : {}),
+        ...(options.attentionTarget ? rowAttentionTargetFeeds(rows, T) : {}),
       };
     },
   });

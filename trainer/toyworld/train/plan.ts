@@ -67,6 +67,16 @@ const schedule = (steps: number, lr: number, warmup = Math.ceil(steps / 20)): Sc
 /** The main LLaVA mix: captions carry most grounded tokens, short answers teach answering in a word. */
 const GROUND_MIX = { caption: 0.3, vqa: 0.4, recognition: 0.15, instruction: 0.1, text: 0.05 };
 
+/** Stage 6's mix with its short VQA as `vqa_located` rows: the locating head told where answers are. */
+const LOCATE_MIX = {
+  recognition_quad: 0.2,
+  caption: 0.2,
+  vqa_located: 0.36,
+  recognition: 0.12,
+  instruction: 0.08,
+  text: 0.04,
+};
+
 /**
  * CLIP first (the tower is what every later stage reads), then LLaVA with the tower frozen, as LLaVA
  * freezes CLIP ViT-L: a curriculum stage on single-object scenes (where attention has nothing to choose
@@ -161,14 +171,7 @@ export const TRAINING_PLAN: TrainingPlan = {
       // it breaks"). The short-answer rows now tell the same head where the answer is (`vqa_located`:
       // the asked-about object's patches, every counted object's, or <s> for a count of zero).
       name: "llava_locate",
-      mix: {
-        recognition_quad: 0.2,
-        caption: 0.2,
-        vqa_located: 0.36,
-        recognition: 0.12,
-        instruction: 0.08,
-        text: 0.04,
-      },
+      mix: LOCATE_MIX,
       trains: ["projector", "llm"],
       schedule: schedule(2400, 5e-4),
       batchSize: 32,
@@ -178,14 +181,7 @@ export const TRAINING_PLAN: TrainingPlan = {
     {
       // A second cycle at a lower peak: the first was still gaining at its end.
       name: "llava_locate_more",
-      mix: {
-        recognition_quad: 0.2,
-        caption: 0.2,
-        vqa_located: 0.36,
-        recognition: 0.12,
-        instruction: 0.08,
-        text: 0.04,
-      },
+      mix: LOCATE_MIX,
       trains: ["projector", "llm"],
       schedule: schedule(2400, 3e-4),
       batchSize: 32,
