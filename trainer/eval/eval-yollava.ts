@@ -97,13 +97,13 @@ const runConfigs = values.runs?.split(",").map((entry): ConceptRunConfig => {
 });
 /** --attention-target 2,0,1 (layer, head, weight of the concept's attention-target loss) or none; default
  * the base model's (its concept_recipe.json). */
-const attentionTargetFlag = values["attention-target"];
-const attentionTargetOption = (): Pick<TrainConceptOptions, "attentionTarget"> => {
-  if (attentionTargetFlag === undefined) return {};
-  if (attentionTargetFlag === "none") return { attentionTarget: null };
-  const [layer, head, weight] = attentionTargetFlag.split(",").map(Number);
+function parseAttentionTarget(flag: string | undefined): Pick<TrainConceptOptions, "attentionTarget"> {
+  if (flag === undefined) return {};
+  if (flag === "none") return { attentionTarget: null };
+  const [layer, head, weight] = flag.split(",").map(Number);
   return { attentionTarget: { layer: layer!, head: head!, weight: weight ?? 1 } };
-};
+}
+const attentionTargetOption = parseAttentionTarget(values["attention-target"]);
 const print = (row: Record<string, unknown>) => console.log(JSON.stringify({ bench: "yollava", ...row }));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -116,7 +116,7 @@ const model = await loadConceptModel(values.model!, {
   ...(vocabFold ? { mapIds: (id: number) => id % 128 } : {}),
 });
 const mainAttentionTarget =
-  attentionTargetFlag === undefined ? model.attentionTarget : attentionTargetOption().attentionTarget;
+  "attentionTarget" in attentionTargetOption ? attentionTargetOption.attentionTarget : model.attentionTarget;
 const clip = await ClipImageEncoder.load(values.clip!, runtime);
 const graphs = new ConceptGraphs(model);
 const ids = await yesNoIds(model);
@@ -259,7 +259,7 @@ async function learn(
     positiveShare: optNum("positive-share"),
     patience: optNum("patience"),
     lr: optNum("lr"),
-    ...attentionTargetOption(),
+    ...attentionTargetOption,
     ...overrides,
   });
   return { trained, photos, seconds: (performance.now() - t0) / 1000 };

@@ -21,19 +21,24 @@ function normalizedRows(features: Float32Array, hidden: number): Float32Array {
   return out;
 }
 
-/** For each row of `a`, its best cosine against the rows of `b` (both normalized). */
-function bestMatches(a: Float32Array, b: Float32Array, hidden: number): Float64Array {
+/**
+ * For each row of `a`, its best cosine against the rows of `b`, and for each row of `b` its best against
+ * `a` (both normalized): one pass over the dot products serves both directions.
+ */
+function bestMatches(a: Float32Array, b: Float32Array, hidden: number): [Float64Array, Float64Array] {
   const ra = a.length / hidden;
   const rb = b.length / hidden;
-  const best = new Float64Array(ra).fill(-Infinity);
+  const bestA = new Float64Array(ra).fill(-Infinity);
+  const bestB = new Float64Array(rb).fill(-Infinity);
   for (let p = 0; p < ra; p++) {
     for (let q = 0; q < rb; q++) {
       let dot = 0;
       for (let j = 0; j < hidden; j++) dot += a[p * hidden + j]! * b[q * hidden + j]!;
-      if (dot > best[p]!) best[p] = dot;
+      if (dot > bestA[p]!) bestA[p] = dot;
+      if (dot > bestB[q]!) bestB[q] = dot;
     }
   }
-  return best;
+  return [bestA, bestB];
 }
 
 /**
@@ -48,21 +53,21 @@ export function subjectRows(
 ): number[][] {
   const pos = positives.map((f) => normalizedRows(f, hidden));
   const neg = negatives.map((f) => normalizedRows(f, hidden));
-  return pos.map((image, i) => {
-    const rows = image.length / hidden;
-    const score = new Float64Array(rows);
-    const add = (others: readonly Float32Array[], sign: number) => {
-      if (others.length === 0) return;
-      for (const other of others) {
-        const best = bestMatches(image, other, hidden);
-        for (let r = 0; r < rows; r++) score[r] = score[r]! + (sign * best[r]!) / others.length;
-      }
-    };
-    add(
-      pos.filter((_, j) => j !== i),
-      1,
-    );
-    add(neg, -1);
+  const scores = pos.map((image) => new Float64Array(image.length / hidden));
+  // + or - the mean over `count` images, accumulated one image at a time.
+  const addTo = (score: Float64Array, best: Float64Array, sign: number, count: number) => {
+    for (let r = 0; r < score.length; r++) score[r] = score[r]! + (sign * best[r]!) / count;
+  };
+  // Each pair of positives once, both directions.
+  for (let i = 0; i < pos.length; i++) {
+    for (let j = i + 1; j < pos.length; j++) {
+      const [fromI, fromJ] = bestMatches(pos[i]!, pos[j]!, hidden);
+      addTo(scores[i]!, fromI, 1, pos.length - 1);
+      addTo(scores[j]!, fromJ, 1, pos.length - 1);
+    }
+    for (const n of neg) addTo(scores[i]!, bestMatches(pos[i]!, n, hidden)[0], -1, neg.length);
+  }
+  return scores.map((score) => {
     const sorted = [...score].sort((a, b) => b - a);
     const top = sorted[0]!;
     const threshold = top - 0.5 * (top - sorted[Math.floor(sorted.length / 2)]!);
