@@ -80,6 +80,19 @@ export class Random {
     return items[this.int(items.length)]!;
   }
 
+  /** One key drawn with probability proportional to its weight (weights need not sum to 1). */
+  weighted<T extends string>(weights: Partial<Record<T, number>>): T {
+    const entries = Object.entries(weights) as [T, number][];
+    if (entries.length === 0) throw new Error("Random.weighted: no weights");
+    let r = this.next() * entries.reduce((a, [, w]) => a + w, 0);
+    for (const [key, w] of entries) {
+      r -= w;
+      if (r < 0) return key;
+    }
+    // Rounding can leave r a hair above the last weight's share.
+    return entries[entries.length - 1]![0];
+  }
+
   /** Fisher-Yates on a copy. */
   shuffle<T>(items: readonly T[]): T[] {
     const out = items.slice();

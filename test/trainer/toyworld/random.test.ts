@@ -27,6 +27,15 @@ describe("Random", () => {
     expect(Math.max(...xs)).toBeLessThan(1);
   });
 
+  it("draws weighted keys in proportion to their weights, and never a zero-weight key", () => {
+    const r = new Random(7);
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let i = 0; i < 20_000; i++) counts[r.weighted({ a: 1, b: 3, c: 0 })]!++;
+    expect(counts.c).toBe(0);
+    expect(Math.abs(counts.a! - 5000)).toBeLessThan(300);
+    expect(() => r.weighted({})).toThrow(/no weights/);
+  });
+
   it("shuffles into a permutation", () => {
     const items = [1, 2, 3, 4, 5, 6];
     const shuffled = new Random(3).shuffle(items);

@@ -167,3 +167,29 @@ describe("rowStream with vqa_located", () => {
     expect(colours).toBeGreaterThan(3);
   });
 });
+
+describe("rowStream with VQA kind weights", () => {
+  it("asks only the weighted kinds, in proportion", () => {
+    const tok = loadTokenizer(TOY_LLAVA_DIR);
+    const encoder = new RowEncoder(tok, GRID * GRID + 1);
+    const seeds = Array.from({ length: 40 }, (_, i) => i);
+    const stream = rowStream({
+      encoder,
+      seeds,
+      mix: { vqa: 1 },
+      maxLength: 160,
+      seed: 4,
+      vqaKindWeights: { position: 3, colour: 1 },
+    });
+    let where = 0;
+    let colour = 0;
+    for (let n = 0; n < 200; n++) {
+      const text = tok.decode((stream.next().value as TrainingRow).ids, { skipSpecialTokens: true });
+      if (/Where in the 3x3 grid/.test(text)) where++;
+      else if (/What colour/.test(text)) colour++;
+    }
+    // A position question that cannot be asked falls through to mark; on these scenes none does.
+    expect(where + colour).toBe(200);
+    expect(where).toBeGreaterThan(2 * colour);
+  });
+});

@@ -55,6 +55,9 @@ export type RowKind =
 /** Share of each kind of row in a stage's stream. */
 export type RowMix = Partial<Record<RowKind, number>>;
 
+/** Relative weight of each kind of short VQA question in `vqa` and `vqa_located` rows. */
+export type VqaKindWeights = Partial<Record<(typeof VQA_CYCLE)[number], number>>;
+
 export class RowEncoder {
   private readonly cache = new Map<string, number[]>();
 
@@ -140,6 +143,8 @@ export function* rowStream(options: {
   imageAsText?: boolean;
   /** Side of the pictures rows render themselves (recognition quads); the training scenes' size. */
   imageSize?: number;
+  /** Relative weight of each kind of short VQA question (default: all kinds equally often). */
+  vqaKindWeights?: VqaKindWeights;
 }): Generator<TrainingRow> {
   const { encoder, seeds, mix } = options;
   const describe = (seed: number) =>
@@ -149,18 +154,10 @@ export function* rowStream(options: {
   const fitted = (turns: readonly ChatTurn[], k: number) =>
     encoder.fitted(turns, options.maxLength, options.imageAsText ? undefined : k, describe(seeds[k]!));
   const rng = new Random(options.seed, "llava:rows");
-  const kinds = Object.entries(mix) as [RowKind, number][];
-  const total = kinds.reduce((a, [, p]) => a + p, 0);
+  // Without weights every kind is equally likely (a plain pick keeps older stages' streams as they were).
+  const vqaKind = () => (options.vqaKindWeights ? rng.weighted(options.vqaKindWeights) : rng.pick(VQA_CYCLE));
   for (;;) {
-    let r = rng.next() * total;
-    let kind = kinds[kinds.length - 1]![0];
-    for (const [k, p] of kinds) {
-      r -= p;
-      if (r < 0) {
-        kind = k;
-        break;
-      }
-    }
+    const kind = rng.weighted(mix);
     const k = options.sceneIndices ? rng.pick(options.sceneIndices) : rng.int(seeds.length);
     const seed = seeds[k]!;
     let row: TrainingRow | undefined;
@@ -189,7 +186,7 @@ export function* rowStream(options: {
       continue;
     }
     if (kind === "vqa" || kind === "vqa_located") {
-      const item = vqaItem(seed, rng.pick(VQA_CYCLE));
+      const item = vqaItem(seed, vqaKind());
       row = fitted([{ user: `${IMAGE_TOKEN}\n${item.prompt}`, assistant: item.answer }], k);
       if (row && kind === "vqa_located") {
         const about = new Set(item.about);

@@ -33,7 +33,14 @@ import { mergeImageFeatures } from "../../models/multimodal";
 import type { TextTokenizer } from "../../text/tokenizer";
 import { causalBias, pixelValues, positionIds } from "./batching";
 import { readSnapshotTensors, readSnapshotWeights, writeSnapshot } from "./checkpoint";
-import { BucketedBatches, RowEncoder, type RowMix, rowStream, type TrainingRow } from "./instruction-data";
+import {
+  BucketedBatches,
+  RowEncoder,
+  type RowMix,
+  rowStream,
+  type TrainingRow,
+  type VqaKindWeights,
+} from "./instruction-data";
 import type { StageCurve } from "./loss-plot";
 import { optimize } from "./optimize";
 import { initParameters, ParameterBinding, type ParameterValues } from "./parameters";
@@ -186,6 +193,8 @@ async function runStage(options: {
   maxObjects?: number;
   /** Loss weight of rows whose answer is at most three tokens (short VQA, yes/no). */
   shortAnswerWeight?: number;
+  /** Relative weight of each kind of short VQA question (default: equal). */
+  vqaKindWeights?: VqaKindWeights;
   /** Auxiliary loss on one attention head, for rows that carry attention targets (recognition quads). */
   attentionTarget?: AttentionTarget;
   trainable: (name: string) => boolean;
@@ -218,6 +227,7 @@ async function runStage(options: {
       seed: options.seed,
       imageAsText: options.textOnly,
       imageSize: scenes.images[0]?.width,
+      vqaKindWeights: options.vqaKindWeights,
     }),
     LLAVA_BUCKETS,
     plan.batchSize,
@@ -366,6 +376,7 @@ export async function trainLlava(options: {
       textOnly: stage.textOnly,
       maxObjects: stage.maxObjects,
       shortAnswerWeight: stage.shortAnswerWeight,
+      vqaKindWeights: stage.vqaKindWeights,
       attentionTarget: stage.attentionTarget,
       trainable: (n) => stage.trains.includes(partOf(n)),
       lrScale: (n) => (partOf(n) === "vision" ? (stage.visionLrScale ?? 1) : 1),

@@ -5,7 +5,7 @@
 
 import type { AttentionTarget } from "../../models/attention-target";
 import type { HeadWeights } from "./attribute-supervision";
-import type { RowMix } from "./instruction-data";
+import type { RowMix, VqaKindWeights } from "./instruction-data";
 import type { Schedule } from "./optimize";
 
 /** What every stage has; LiT stages (`clipText`) need nothing more. */
@@ -42,6 +42,8 @@ export interface LlavaStagePlan extends StagePlan {
   shortAnswerWeight?: number;
   /** Auxiliary loss on where one attention head looks, for rows with targets (recognition quads). */
   attentionTarget?: AttentionTarget;
+  /** Relative weight of each kind of short VQA question (default: every kind equally often). */
+  vqaKindWeights?: VqaKindWeights;
 }
 
 export interface TrainingPlan {
