@@ -1,10 +1,8 @@
 // Tiny LLaVA (HF LlavaForConditionalGeneration): the toy CLIP's vision tower + a 2-layer GELU MLP
-// projector + a tiny Llama, trained from scratch (there is no pretrained LLM here):
-//   language       LLM only, text rows where the scene's detailed description stands where the image goes
-//                  (the world's language, and answering from what the context says);
-//   align          LLaVA stage 1 with the LLM frozen: projector + vision tower on captions and short answers;
-//   instruct       LLaVA stage 2: everything (vision tower at half the learning rate) on the instruction mix;
-//   instruct_more  stage 2 continued, weighted toward short answers, vision tower at the full rate.
+// projector + a tiny Llama, trained from scratch (there is no pretrained LLM here). The stages, what each
+// trains and on which rows, are in plan.ts: projector + LLM with the tower frozen first (curriculum, then
+// every scene), then recognition quads and located answers with the attention-target loss, then the same
+// with the tower training too.
 // Rows put the image after the question (see CHAT_TEMPLATE in tokenizer.ts).
 
 import { join } from "node:path";
