@@ -1,6 +1,6 @@
 // The whole training schedule in one place: how many scenes are rendered, and each stage's steps, batch,
-// learning rate, data mix and which weights it trains. `npm run toy:train` takes about 206 minutes on 2
-// CPU cores: 62.5 through stage 5 (measured end to end), 58 for stages 6, 7 and 7b, and 85 for the seven
+// learning rate, data mix and which weights it trains. `npm run toy:train` takes about 218 minutes on 2
+// CPU cores: 62.5 through stage 5 (measured end to end), 58 for stages 6, 7 and 7b, and 97 for the eight
 // cycles of stages 8-10 (measured stage by stage, those last on a faster machine).
 
 import type { AttentionTarget } from "../../models/attention-target";
@@ -216,7 +216,7 @@ export const TRAINING_PLAN: TrainingPlan = {
     // generalized), so these cycles ask more position and count questions (README, Results).
     weightedCycle("llava_locate_position", 3e-4, 12, { ...EVEN, count: 2, position: 3 }),
     weightedCycle("llava_locate_position_more", 4e-4, 13, { ...EVEN, count: 2, position: 4 }),
-    // Then every kind still under 0.9 gets more questions; the last cycle follows the weakest three.
+    // Then every kind still under 0.9 gets more questions; the last two cycles follow the weakest ones.
     weightedCycle("llava_locate_weak", 4e-4, 14, WEAK_KINDS),
     weightedCycle("llava_locate_weak_more", 3e-4, 15, WEAK_KINDS),
     weightedCycle("llava_locate_weakest", 3e-4, 16, {
@@ -224,6 +224,13 @@ export const TRAINING_PLAN: TrainingPlan = {
       shape: 2,
       pattern: 1.5,
       count: 2,
+      position: 3,
+    }),
+    weightedCycle("llava_locate_last", 3e-4, 17, {
+      ...EVEN,
+      shape: 1.5,
+      pattern: 1.5,
+      count: 1.5,
       position: 3,
     }),
   ],
