@@ -38,14 +38,9 @@ const CHANGE_WEIGHTS: Record<IdentityAttribute, number> = {
 /** Share of hard negatives that change two attributes rather than one. */
 const TWO_CHANGES = 0.3;
 
+/** One of `choices` (distinct) by CHANGE_WEIGHTS, in the order given (the draw follows it). */
 function pickWeighted(rng: Random, choices: readonly IdentityAttribute[]): IdentityAttribute {
-  const total = choices.reduce((s, a) => s + CHANGE_WEIGHTS[a], 0);
-  let r = rng.uniform(0, total);
-  for (const a of choices) {
-    r -= CHANGE_WEIGHTS[a];
-    if (r < 0) return a;
-  }
-  return choices[choices.length - 1]!;
+  return rng.weighted<IdentityAttribute>(Object.fromEntries(choices.map((a) => [a, CHANGE_WEIGHTS[a]])));
 }
 
 /** An identity that differs from `identity` in exactly the returned attributes, each set to a near value. */
