@@ -5,8 +5,9 @@ import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../../trainer/text/tokenizer";
 import { composeScene } from "../../../trainer/toyworld/compose";
 import { sceneRecipe } from "../../../trainer/toyworld/records";
-import type { Scene } from "../../../trainer/toyworld/scene";
+import type { ObjectIdentity, Scene } from "../../../trainer/toyworld/scene";
 import { RowEncoder, rowStream, type TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
+import { describedPhrase } from "../../../trainer/toyworld/train/recognition-data";
 import {
   matchingPatches,
   patchGrid,
@@ -73,6 +74,28 @@ describe("recognitionQuad", () => {
     }
   });
 
+  it("identity quads name every attribute, and B is a concept-style hard negative of A", () => {
+    const changed = new Map<string, number>();
+    for (const seed of seeds) {
+      const quad = recognitionQuad(seed, { naming: "identity" });
+      const [a, b] = quad.recipes.map((r) => r.subjects![0]!) as [ObjectIdentity, ObjectIdentity];
+      const differs = (["shape", "colour", "pattern", "mark"] as const).filter((k) => a[k] !== b[k]);
+      expect(differs.length).toBeGreaterThanOrEqual(1);
+      expect(differs.length).toBeLessThanOrEqual(2);
+      for (const k of differs) changed.set(k, (changed.get(k) ?? 0) + 1);
+      const [a1, b2, a2, b1] = quad.items;
+      expect(a1.question).toContain(describedPhrase(a));
+      expect(b2.question).toContain(describedPhrase(b));
+      // Both scenes exclude the other identity, and the questions name all of it: across is always no.
+      expect([a1.answer, b2.answer, a2.answer, b1.answer]).toEqual(["Yes", "Yes", "No", "No"]);
+      expect(a2.attentionTargets).toEqual([]);
+    }
+    // Marks and patterns change most often, shapes least (CHANGE_WEIGHTS in concept-data.ts).
+    expect(changed.get("mark")! + changed.get("pattern")!).toBeGreaterThan(2 * (changed.get("shape") ?? 0));
+    // Its own streams: not the partial quad's scenes with other questions.
+    expect(recognitionQuad(42, { naming: "identity" }).scenes).not.toEqual(recognitionQuad(42).scenes);
+  });
+
   it("patchGrid reads the grid side off CLS + grid^2 image tokens, and refuses anything else", () => {
     expect(patchGrid(65)).toBe(8);
     expect(patchGrid(2)).toBe(1);
@@ -123,6 +146,29 @@ describe("rowStream with recognition_quad", () => {
     expect(rows[0]!.image).toBe(rows[3]!.image);
     expect(rows[1]!.image).toBe(rows[2]!.image);
     expect(rows[0]!.image).not.toBe(rows[1]!.image);
+  });
+});
+
+describe("rowStream with identity_quad", () => {
+  it("yields quads whose questions name the pattern and the mark", () => {
+    const tok = loadTokenizer(TOY_LLAVA_DIR);
+    const encoder = new RowEncoder(tok, GRID * GRID + 1);
+    const stream = rowStream({
+      encoder,
+      seeds: [0],
+      mix: { identity_quad: 1 },
+      maxLength: 160,
+      seed: 2,
+      imageSize: 32,
+    });
+    for (let n = 0; n < 16; n++) {
+      const row = stream.next().value as TrainingRow;
+      const text = tok.decode(row.ids, { skipSpecialTokens: true });
+      expect(row.image?.width).toBe(32);
+      expect(row.attentionTargets).toBeDefined();
+      expect(text).toMatch(/solid|striped|dotted|checkered|gradient/);
+      expect(text).toMatch(/ with | without a mark/);
+    }
   });
 });
 

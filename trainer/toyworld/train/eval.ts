@@ -1,9 +1,13 @@
 // `npm run toy:eval`: the committed toy models on held-out scenes (test split), as JSON lines.
 //   {"eval":"toy_vqa","attribute":"colour","accuracy":...,"n":...} per attribute, then "overall"
 //   {"eval":"toy_recognition","accuracy":...,"n":...}   yes/no "Is there a red striped star ...?"
+//   {"eval":"toy_identity_recognition","accuracy":...,"n":...,"by_differs":{...}}   yes/no naming every
+//     attribute, about a scene with the object and one with a near copy (identity quads): what "Is <bo> in
+//     this photo?" needs; by_differs is the accuracy of the "no" items per attribute(s) that differ
 //   {"eval":"toy_retrieval","top1":...,"n":...,"gallery":...}  caption -> image among `gallery` images
 //
-//   npx tsx trainer/toyworld/train/eval.ts [--vqa 600] [--retrieval 500] [--gallery 100] [--models DIR]
+//   npx tsx trainer/toyworld/train/eval.ts [--vqa 600] [--recognition 300] [--identity 100]
+//     [--retrieval 500] [--gallery 100] [--models DIR]
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -13,6 +17,7 @@ import { scoreAnswer, VQA_KINDS } from "../language/answers";
 import { captionRecord, vqaItems } from "../records";
 import { splitSeeds } from "../splits";
 import { recognitionItem } from "./recognition-data";
+import { recognitionQuad } from "./recognition-quads";
 import { TOY_MODELS_DIR, ToyClip, ToyLlava } from "./toy-models";
 
 const BATCH = 32;
@@ -72,6 +77,52 @@ export async function evalRecognition(llava: ToyLlava, count: number): Promise<v
   );
 }
 
+/** Identity quads on test seeds (`quads` of them, four yes/no items each: about half yes). */
+export async function evalIdentityRecognition(llava: ToyLlava, quads: number): Promise<void> {
+  const seeds = splitSeeds("test", 0, quads);
+  let correct = 0;
+  let n = 0;
+  const noRight = new Map<string, number>();
+  const noSeen = new Map<string, number>();
+  for (let i = 0; i < seeds.length; i += BATCH / 4) {
+    const batch = seeds.slice(i, i + BATCH / 4).map((seed) => recognitionQuad(seed, { naming: "identity" }));
+    const asked = batch.flatMap((quad) => quad.items.map((item) => ({ quad, item })));
+    const images = batch.map((quad) => quad.recipes.map((r) => renderRecipe(r, { size: 64 })));
+    const answers = await llava.answer(
+      asked.map(({ quad, item }) => ({
+        image: images[batch.indexOf(quad)]![item.scene]!,
+        question: item.question,
+      })),
+      2,
+    );
+    asked.forEach(({ quad, item }, k) => {
+      const said = answers[k]!.trim().toLowerCase().startsWith("yes") ? "Yes" : "No";
+      n++;
+      if (said === item.answer) correct++;
+      if (item.answer === "No") {
+        // Which attributes set the asked identity apart from the quad's other one.
+        const [a, b] = quad.recipes.map((r) => r.subjects![0]!);
+        const key = (["shape", "colour", "pattern", "mark"] as const)
+          .filter((attr) => a![attr] !== b![attr])
+          .join("+");
+        noSeen.set(key, (noSeen.get(key) ?? 0) + 1);
+        if (said === "No") noRight.set(key, (noRight.get(key) ?? 0) + 1);
+      }
+    });
+  }
+  const byDiffers = Object.fromEntries(
+    [...noSeen].sort().map(([k, seen]) => [k, { accuracy: round((noRight.get(k) ?? 0) / seen), n: seen }]),
+  );
+  console.log(
+    JSON.stringify({
+      eval: "toy_identity_recognition",
+      accuracy: round(correct / n),
+      n,
+      by_differs: byDiffers,
+    }),
+  );
+}
+
 export async function evalRetrieval(clip: ToyClip, count: number, gallery: number): Promise<void> {
   const seeds = splitSeeds("test", 0, count);
   let hits = 0;
@@ -104,6 +155,7 @@ async function main(): Promise<void> {
     options: {
       vqa: { type: "string", default: "600" },
       recognition: { type: "string", default: "300" },
+      identity: { type: "string", default: "100" },
       retrieval: { type: "string", default: "500" },
       gallery: { type: "string", default: "100" },
       models: { type: "string", default: TOY_MODELS_DIR },
@@ -116,6 +168,7 @@ async function main(): Promise<void> {
   const llava = await ToyLlava.load(join(dir, "toy-llava"), runtime);
   await evalVqa(llava, Number(values.vqa));
   await evalRecognition(llava, Number(values.recognition));
+  await evalIdentityRecognition(llava, Number(values.identity));
 }
 
 if (process.argv[1]?.endsWith("eval.ts")) await main();

@@ -39,7 +39,8 @@ export function hasImage(row: TrainingRow): boolean {
 
 /**
  * Row kinds. `recognition_quad` draws a crossed quad on a fresh training seed (recognition-quads.ts) and
- * yields its four rows in a row, each with its own picture and attention targets. `vqa_located` is a
+ * yields its four rows in a row, each with its own picture and attention targets; `identity_quad` is the
+ * same with every attribute named and B a concept-style hard negative of A (QuadNaming "identity"). `vqa_located` is a
  * `vqa` row that also carries attention targets: the patches of the objects its answer is read from
  * ("What colour is the star?": the star's), or <s> for a count of zero.
  */
@@ -48,6 +49,7 @@ export type RowKind =
   | "vqa_located"
   | "recognition"
   | "recognition_quad"
+  | "identity_quad"
   | "instruction"
   | "caption"
   | "text";
@@ -161,11 +163,12 @@ export function* rowStream(options: {
     const k = options.sceneIndices ? rng.pick(options.sceneIndices) : rng.int(seeds.length);
     const seed = seeds[k]!;
     let row: TrainingRow | undefined;
-    if (kind === "recognition_quad") {
+    if (kind === "recognition_quad" || kind === "identity_quad") {
       // A fresh train-split seed per quad (the rendered training scenes are not used): the match is
       // learned on pictures it has not seen before.
       const quad = recognitionQuad(SPLITS.train.start + rng.int(SPLITS.train.end - SPLITS.train.start), {
         grid: patchGrid(encoder.tokensPerImage),
+        naming: kind === "identity_quad" ? "identity" : "partial",
       });
       const images = quad.scenes.map((scene) => renderScene(scene, { size: options.imageSize ?? 64 }));
       for (const item of quad.items) {

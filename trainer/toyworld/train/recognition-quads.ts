@@ -12,6 +12,7 @@
 // that first-order signal is what the plain yes/no loss lacks.
 
 import { composeScene, type SceneRecipe } from "../compose";
+import { hardNegativeVariant } from "../concept-data";
 import { Random } from "../random";
 import type { ObjectIdentity, Scene, SceneObject } from "../scene";
 import { COLOURS, MARKS, NEAR_COLOURS, NEAR_SHAPES, PATTERNS, SHAPES } from "../vocabulary";
@@ -61,19 +62,35 @@ export function matchingPatches(scene: Scene, d: Described, grid: number): numbe
   );
 }
 
+/**
+ * How a quad's questions name their objects. "partial": shape always, the rest as people mention them
+ * (recognition-data.ts), one named attribute differing. "identity": every attribute (shape, colour,
+ * pattern, mark), B a concept's hard negative of A (concept-data.ts: one or two attributes changed, mark
+ * and pattern most often), which is what "Is <bo> in this photo?" has to tell apart: a partial question
+ * names the mark in about a third of quads, so the pattern or mark alone rarely decides one.
+ */
+export type QuadNaming = "partial" | "identity";
+
 /** The quad at `seed` (any split's seed; streams "quad:1"/"quad:2" keep its scenes apart from others). */
 export function recognitionQuad(
   seed: number,
-  options: { maxObjects?: number; grid?: number } = {},
+  options: { maxObjects?: number; grid?: number; naming?: QuadNaming } = {},
 ): RecognitionQuad {
-  const rng = new Random(seed, "quad");
   const grid = options.grid ?? 8;
+  const naming = options.naming ?? "partial";
+  // Identity quads draw from streams of their own: the same seed gives unrelated quads per naming.
+  const stream = naming === "partial" ? "quad" : "quad:identity";
+  const rng = new Random(seed, stream);
   const a: ObjectIdentity = {
     shape: rng.pick(SHAPES),
     colour: rng.pick(COLOURS),
     pattern: rng.pick(PATTERNS),
     mark: rng.pick(MARKS),
   };
+  if (naming === "identity") {
+    const b = hardNegativeVariant(a, rng).identity;
+    return crossedQuad(seed, stream, rng, [a, b], [a, b], grid, options.maxObjects ?? 3);
+  }
   // Which attributes the question names, as recognition-data.ts names them; one of them differs in B.
   const named: (keyof ObjectIdentity)[] = ["shape"];
   if (rng.chance(0.9)) named.push("colour");
@@ -98,13 +115,24 @@ export function recognitionQuad(
     if (named.includes("mark")) d.mark = x.mark;
     return d;
   };
-  const maxObjects = options.maxObjects ?? 3;
+  return crossedQuad(seed, stream, rng, [a, b], [describe(a), describe(b)], grid, options.maxObjects ?? 3);
+}
+
+/** Scene 1 holds `a` (never `b`), scene 2 `b` (never `a`); each description is asked about both. */
+function crossedQuad(
+  seed: number,
+  stream: string,
+  rng: Random,
+  [a, b]: readonly [ObjectIdentity, ObjectIdentity],
+  descriptions: readonly [Described, Described],
+  grid: number,
+  maxObjects: number,
+): RecognitionQuad {
   const recipes: [SceneRecipe, SceneRecipe] = [
-    { seed, stream: "quad:1", subjects: [a], exclude: [b], minObjects: 1, maxObjects },
-    { seed, stream: "quad:2", subjects: [b], exclude: [a], minObjects: 1, maxObjects },
+    { seed, stream: `${stream}:1`, subjects: [a], exclude: [b], minObjects: 1, maxObjects },
+    { seed, stream: `${stream}:2`, subjects: [b], exclude: [a], minObjects: 1, maxObjects },
   ];
   const scenes: [Scene, Scene] = [composeScene(recipes[0]), composeScene(recipes[1])];
-  const descriptions = [describe(a), describe(b)] as const;
   const questions = descriptions.map((d) =>
     rng.pick(RECOGNITION_QUESTIONS).replace("{x}", describedPhrase(d)),
   );
