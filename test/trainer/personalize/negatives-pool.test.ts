@@ -37,7 +37,13 @@ describe("negatives pool", () => {
       return s;
     });
     const expected = [...sims.keys()].filter((i) => sims[i]! < 0.999).sort((a, b) => sims[b]! - sims[a]!);
-    expect(top).toEqual(expected.slice(0, 4));
+    // The index was embedded in batches of 5 and the brute force in one batch, so two near-equal
+    // similarities may swap by float32 rounding: compare the similarity at each rank, not the index.
+    expect(new Set(top).size).toBe(4);
+    top.forEach((i, rank) => {
+      expect(sims[i]!).toBeLessThan(0.999);
+      expect(sims[i]!).toBeCloseTo(sims[expected[rank]!]!, 5);
+    });
     const easy = pool.easyNegatives(5, new SeededRandom(1), new Set(top));
     expect(easy).toHaveLength(5);
     for (const i of easy) expect(top).not.toContain(i);
