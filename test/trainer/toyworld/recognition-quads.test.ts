@@ -124,17 +124,15 @@ describe("recognitionQuad", () => {
   });
 });
 
+/** A stream of quad rows only, with 32 px pictures. */
+function quadStream(kind: "recognition_quad" | "identity_quad", seed: number) {
+  const encoder = new RowEncoder(loadTokenizer(TOY_LLAVA_DIR), GRID * GRID + 1);
+  return rowStream({ encoder, seeds: [0], mix: { [kind]: 1 }, maxLength: 160, seed, imageSize: 32 });
+}
+
 describe("rowStream with recognition_quad", () => {
   it("yields a quad's four rows together, each with its own picture and attention targets", () => {
-    const encoder = new RowEncoder(loadTokenizer(TOY_LLAVA_DIR), GRID * GRID + 1);
-    const stream = rowStream({
-      encoder,
-      seeds: [0],
-      mix: { recognition_quad: 1 },
-      maxLength: 160,
-      seed: 1,
-      imageSize: 32,
-    });
+    const stream = quadStream("recognition_quad", 1);
     const rows: TrainingRow[] = Array.from({ length: 8 }, () => stream.next().value as TrainingRow);
     for (const row of rows) {
       expect(row.scene).toBeUndefined();
@@ -152,15 +150,7 @@ describe("rowStream with recognition_quad", () => {
 describe("rowStream with identity_quad", () => {
   it("yields quads whose questions name the pattern and the mark", () => {
     const tok = loadTokenizer(TOY_LLAVA_DIR);
-    const encoder = new RowEncoder(tok, GRID * GRID + 1);
-    const stream = rowStream({
-      encoder,
-      seeds: [0],
-      mix: { identity_quad: 1 },
-      maxLength: 160,
-      seed: 2,
-      imageSize: 32,
-    });
+    const stream = quadStream("identity_quad", 2);
     for (let n = 0; n < 16; n++) {
       const row = stream.next().value as TrainingRow;
       const text = tok.decode(row.ids, { skipSpecialTokens: true });
