@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../../trainer/text/tokenizer";
 import { composeScene } from "../../../trainer/toyworld/compose";
 import { sceneRecipe } from "../../../trainer/toyworld/records";
-import type { ObjectIdentity, Scene } from "../../../trainer/toyworld/scene";
+import { IDENTITY_ATTRIBUTES, type ObjectIdentity, type Scene } from "../../../trainer/toyworld/scene";
 import { RowEncoder, rowStream, type TrainingRow } from "../../../trainer/toyworld/train/instruction-data";
 import { describedPhrase } from "../../../trainer/toyworld/train/recognition-data";
 import {
@@ -79,7 +79,7 @@ describe("recognitionQuad", () => {
     for (const seed of seeds) {
       const quad = recognitionQuad(seed, { naming: "identity" });
       const [a, b] = quad.recipes.map((r) => r.subjects![0]!) as [ObjectIdentity, ObjectIdentity];
-      const differs = (["shape", "colour", "pattern", "mark"] as const).filter((k) => a[k] !== b[k]);
+      const differs = IDENTITY_ATTRIBUTES.filter((k) => a[k] !== b[k]);
       expect(differs.length).toBeGreaterThanOrEqual(1);
       expect(differs.length).toBeLessThanOrEqual(2);
       for (const k of differs) changed.set(k, (changed.get(k) ?? 0) + 1);

@@ -15,6 +15,7 @@ import { Runtime } from "../../engine/index";
 import { renderRecipe } from "../batches";
 import { scoreAnswer, VQA_KINDS } from "../language/answers";
 import { captionRecord, vqaItems } from "../records";
+import { IDENTITY_ATTRIBUTES } from "../scene";
 import { splitSeeds } from "../splits";
 import { recognitionItem } from "./recognition-data";
 import { recognitionQuad } from "./recognition-quads";
@@ -51,6 +52,10 @@ export async function evalVqa(llava: ToyLlava, count: number): Promise<void> {
   );
 }
 
+/** A free answer read as yes/no: anything not starting with "yes" counts as no. */
+const yesOrNo = (answer: string): "Yes" | "No" =>
+  answer.trim().toLowerCase().startsWith("yes") ? "Yes" : "No";
+
 export async function evalRecognition(llava: ToyLlava, count: number): Promise<void> {
   const seeds = splitSeeds("test", 0, count);
   let correct = 0;
@@ -62,7 +67,7 @@ export async function evalRecognition(llava: ToyLlava, count: number): Promise<v
       2,
     );
     items.forEach((it, k) => {
-      const said = answers[k]!.trim().toLowerCase().startsWith("yes") ? "Yes" : "No";
+      const said = yesOrNo(answers[k]!);
       if (said === it.answer) correct += 1;
       if (it.answer === "Yes") yes += 1;
     });
@@ -86,27 +91,24 @@ export async function evalIdentityRecognition(llava: ToyLlava, quads: number): P
   const noSeen = new Map<string, number>();
   for (let i = 0; i < seeds.length; i += BATCH / 4) {
     const batch = seeds.slice(i, i + BATCH / 4).map((seed) => recognitionQuad(seed, { naming: "identity" }));
-    const asked = batch.flatMap((quad) => quad.items.map((item) => ({ quad, item })));
-    const images = batch.map((quad) => quad.recipes.map((r) => renderRecipe(r, { size: 64 })));
+    const asked = batch.flatMap((quad) => {
+      const images = quad.recipes.map((r) => renderRecipe(r, { size: 64 }));
+      // Which attributes set the quad's two identities apart (the key of its "no" items).
+      const [a, b] = quad.recipes.map((r) => r.subjects![0]!);
+      const differs = IDENTITY_ATTRIBUTES.filter((attr) => a![attr] !== b![attr]).join("+");
+      return quad.items.map((item) => ({ item, image: images[item.scene]!, differs }));
+    });
     const answers = await llava.answer(
-      asked.map(({ quad, item }) => ({
-        image: images[batch.indexOf(quad)]![item.scene]!,
-        question: item.question,
-      })),
+      asked.map(({ item, image }) => ({ image, question: item.question })),
       2,
     );
-    asked.forEach(({ quad, item }, k) => {
-      const said = answers[k]!.trim().toLowerCase().startsWith("yes") ? "Yes" : "No";
+    asked.forEach(({ item, differs }, k) => {
+      const said = yesOrNo(answers[k]!);
       n++;
       if (said === item.answer) correct++;
       if (item.answer === "No") {
-        // Which attributes set the asked identity apart from the quad's other one.
-        const [a, b] = quad.recipes.map((r) => r.subjects![0]!);
-        const key = (["shape", "colour", "pattern", "mark"] as const)
-          .filter((attr) => a![attr] !== b![attr])
-          .join("+");
-        noSeen.set(key, (noSeen.get(key) ?? 0) + 1);
-        if (said === "No") noRight.set(key, (noRight.get(key) ?? 0) + 1);
+        noSeen.set(differs, (noSeen.get(differs) ?? 0) + 1);
+        if (said === "No") noRight.set(differs, (noRight.get(differs) ?? 0) + 1);
       }
     });
   }

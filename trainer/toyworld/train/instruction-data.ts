@@ -40,9 +40,9 @@ export function hasImage(row: TrainingRow): boolean {
 /**
  * Row kinds. `recognition_quad` draws a crossed quad on a fresh training seed (recognition-quads.ts) and
  * yields its four rows in a row, each with its own picture and attention targets; `identity_quad` is the
- * same with every attribute named and B a concept-style hard negative of A (QuadNaming "identity"). `vqa_located` is a
- * `vqa` row that also carries attention targets: the patches of the objects its answer is read from
- * ("What colour is the star?": the star's), or <s> for a count of zero.
+ * same with every attribute named and B a concept-style hard negative of A (QuadNaming "identity").
+ * `vqa_located` is a `vqa` row that also carries attention targets: the patches of the objects its answer
+ * is read from ("What colour is the star?": the star's), or <s> for a count of zero.
  */
 export type RowKind =
   | "vqa"

@@ -71,7 +71,10 @@ export function matchingPatches(scene: Scene, d: Described, grid: number): numbe
  */
 export type QuadNaming = "partial" | "identity";
 
-/** The quad at `seed` (any split's seed; streams "quad:1"/"quad:2" keep its scenes apart from others). */
+/**
+ * The quad at `seed` (any split's seed; streams "quad:1"/"quad:2", "quad:identity:1"/"quad:identity:2"
+ * keep its scenes apart from others).
+ */
 export function recognitionQuad(
   seed: number,
   options: { maxObjects?: number; grid?: number; naming?: QuadNaming } = {},
