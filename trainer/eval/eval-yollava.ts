@@ -9,13 +9,15 @@
 //   row "ablation": latent tokens in {0,1,2,4,8,16}, positives in {1,3,5}, hard negatives on/off, the
 //     locating head's attention-target loss on/off (when the base has one), training
 //     runs (each a warm-up of epochs without hard negatives): each of the main runs alone against all of
-//     them (on the first --ablation-concepts concepts; recognition and text multiple choice).
+//     them, the conversation turns repeated to their share of the recognition turns against each trained
+//     once (on the first --ablation-concepts concepts; recognition and text multiple choice).
 // Flags: --model DIR --clip DIR --concepts 10 --ablation-concepts 3 --no-ablations --photos 10
 //   --test-positives 20 --test-hard 20 --others 2 --pool-size 3000 --pool-dir DIR --teacher facts|self|both
 //   --epochs N --attention-target L,H[,W]|none (the loss on where head H of layer L looks, weight W;
 //   default the base model's concept_recipe.json)
 //   --runs 4,0@0.75 (per training run: warm-up epochs [@ train only below this held-out
-//   accuracy]) --batch N --hard N --easy N --positive-share X --patience N --lr X --threads 2
+//   accuracy]) --batch N --hard N --easy N --positive-share X --conversation-share X --patience N --lr X
+//   --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
@@ -80,6 +82,7 @@ const { values } = parseArgs({
     hard: { type: "string" },
     easy: { type: "string" },
     "positive-share": { type: "string" },
+    "conversation-share": { type: "string" },
     patience: { type: "string" },
     lr: { type: "string" },
     "attention-target": { type: "string" },
@@ -257,6 +260,7 @@ async function learn(
     hardNegatives: optNum("hard"),
     easyNegatives: optNum("easy"),
     positiveShare: optNum("positive-share"),
+    conversationShare: optNum("conversation-share"),
     patience: optNum("patience"),
     lr: optNum("lr"),
     ...attentionTargetOption,
@@ -413,6 +417,13 @@ if (!values["no-ablations"]) {
         ]
       : []),
   ];
+  // The conversation turns repeated to their share of the recognition turns, against each trained once.
+  const conversationShare = optNum("conversation-share") ?? CONCEPT_DEFAULTS.conversationShare;
+  if (conversationShare !== 0)
+    ablations.push(
+      { ablation: "conversation_share", value: round(conversationShare), main: true },
+      { ablation: "conversation_share", value: 0, overrides: { conversationShare: 0 } },
+    );
   // The locating head's loss (base-recipe.ts) against the same recipe without it.
   if (mainAttentionTarget)
     ablations.push(

@@ -11,6 +11,15 @@ export interface ConceptQA {
   answer: string;
 }
 
+/**
+ * `pairs` cycled in order until there are `count` of them (never fewer than `pairs` itself): a handful of
+ * facts among hundreds of recognition turns is otherwise seen too rarely to be learned.
+ */
+export function repeatedConversations(pairs: readonly ConceptQA[], count: number): ConceptQA[] {
+  const n = pairs.length === 0 ? 0 : Math.max(pairs.length, count);
+  return Array.from({ length: n }, (_, i) => pairs[i % pairs.length]!);
+}
+
 export function conversationExamples(name: string, k: number, pairs: readonly ConceptQA[]): ExampleSpec[] {
   const known = new Set([name]);
   return pairs.map((qa) => ({

@@ -27,7 +27,7 @@ import type { ClipImageEncoder } from "./clip-encoder";
 import { type ConceptRowsInput, conceptStep } from "./concept-batch";
 import { ConceptGraphs } from "./concept-graph";
 import { type ConceptModel, imageDigest } from "./concept-model";
-import { type ConceptQA, conversationExamples } from "./conversation-data";
+import { type ConceptQA, conversationExamples, repeatedConversations } from "./conversation-data";
 import { CONCEPT_DEFAULTS, type ConceptRunConfig } from "./defaults";
 import { ConceptTrainingError, throwIfCancelled } from "./errors";
 import { type EncodedExample, type ExampleSpec, encodeExample } from "./examples";
@@ -82,6 +82,9 @@ export interface TrainConceptOptions {
   flip?: boolean;
   /** Positives are repeated up to this share of the negatives' count (default 0.5). */
   positiveShare?: number;
+  /** Conversation turns are repeated up to this share of the recognition turns' count (default 1/3; 0
+   * trains each once). */
+  conversationShare?: number;
   /** How recognition answers are worded; "auto" (default) asks the frozen model (answer-style.ts). */
   answerStyle?: AnswerStyle | "auto";
   epochs?: number;
@@ -121,7 +124,10 @@ export interface ConceptTrainingReport extends TrainingReport {
     positives: number;
     hard_negatives: number;
     easy_negatives: number;
+    /** Distinct conversation turns (facts and teacher answers). */
     conversations: number;
+    /** Conversation turns trained per epoch, repeats included (conversationShare). */
+    conversation_examples: number;
     validation_negatives: number;
     teacher: string;
     /** The recognition answers' wording, and the frozen model's answer that chose it (auto). */
@@ -197,6 +203,12 @@ function checkOptions(o: TrainConceptOptions): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) bad(`${key} must be a non-negative integer`);
   }
   if (o.lr !== undefined && !(o.lr > 0)) bad("lr must be positive");
+  for (const [key, v] of Object.entries({
+    positiveShare: o.positiveShare,
+    conversationShare: o.conversationShare,
+  })) {
+    if (v !== undefined && !(v >= 0 && v <= MAX_SHARE)) bad(`${key} must be in [0, ${MAX_SHARE}]`);
+  }
   if (o.runs !== undefined) {
     if (o.runs.length === 0 || o.runs.length > MAX_RUNS) bad(`runs must hold 1..${MAX_RUNS} entries`);
     for (const r of o.runs) {
@@ -221,6 +233,8 @@ function checkOptions(o: TrainConceptOptions): void {
 
 /** Most training runs one concept may ask for (each costs a whole schedule). */
 const MAX_RUNS = 4;
+/** Largest positive or conversation share: each repeat is a training turn per epoch. */
+const MAX_SHARE = 4;
 /** Runs after the first draw rows and batch orders from seeds this far apart. */
 const RUN_SEED_STRIDE = 1_000_003;
 
@@ -393,16 +407,15 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       ...(await teacherConversations(teacher, name, conversationKindOf(options.kind), trainPhotos, signal)),
     );
   }
-  const specs: ExampleSpec[] = [
-    ...recognitionExamples(
-      name,
-      k,
-      { positives: trainPhotos, hardNegatives: negatives.hard, easyNegatives: negatives.easy },
-      rng,
-      { flip: o.flip, positiveShare: o.positiveShare, answers },
-    ),
-    ...conversationExamples(name, k, qa),
-  ];
+  const recognition = recognitionExamples(
+    name,
+    k,
+    { positives: trainPhotos, hardNegatives: negatives.hard, easyNegatives: negatives.easy },
+    rng,
+    { flip: o.flip, positiveShare: o.positiveShare, answers },
+  );
+  const conversations = repeatedConversations(qa, Math.round(recognition.length * o.conversationShare));
+  const specs: ExampleSpec[] = [...recognition, ...conversationExamples(name, k, conversations)];
   const examples: EncodedExample[] = [];
   for (const spec of specs) {
     throwIfCancelled(signal);
@@ -536,6 +549,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       hard_negatives: negatives.hard.length,
       easy_negatives: negatives.easy.length,
       conversations: qa.length,
+      conversation_examples: conversations.length,
       validation_negatives: negatives.validation.length,
       teacher: teacher?.name ?? (options.facts?.length ? "facts" : "none"),
       answer_style: answers.style,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { conversationExamples } from "../../../trainer/personalize/conversation-data";
+import { conversationExamples, repeatedConversations } from "../../../trainer/personalize/conversation-data";
 import { encodeExample } from "../../../trainer/personalize/examples";
 import {
   HfInferenceTeacher,
@@ -104,5 +104,14 @@ describe("teachers", () => {
     const encoded = await encodeExample(model, example!);
     expect(example!.images).toHaveLength(0);
     expect(encoded.targets.some((t) => "concept" in t.target)).toBe(true);
+  });
+
+  it("repeats conversation turns in order up to a count, never fewer than given", () => {
+    const qa = (q: string) => ({ question: q, answer: "<bo> is red." });
+    const pairs = [qa("a"), qa("b"), qa("c")];
+    const questions = repeatedConversations(pairs, 7).map((p) => p.question);
+    expect(questions.join("")).toBe("abcabca");
+    expect(repeatedConversations(pairs, 2)).toEqual(pairs);
+    expect(repeatedConversations([], 5)).toEqual([]);
   });
 });

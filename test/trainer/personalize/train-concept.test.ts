@@ -122,6 +122,19 @@ describe("trainConcept", () => {
     expect(word.report.data.answer_probe).toBeUndefined();
   });
 
+  it("repeats the conversation turns up to their share of the recognition turns", async () => {
+    // 4 training photos + flips = 8 positives, 3 hard and 2 easy negatives: 13 recognition turns.
+    const share = async (conversationShare: number | undefined) =>
+      (await trainConcept(options({ epochs: 1, conversationShare }))).report.data;
+    expect(await share(undefined)).toMatchObject({ conversations: 1, conversation_examples: 4 });
+    expect(await share(1)).toMatchObject({ conversations: 1, conversation_examples: 13 });
+    expect(await share(0)).toMatchObject({ conversations: 1, conversation_examples: 1 });
+    for (const bad of [-0.1, Number.NaN, 5]) {
+      expect((await failure(trainConcept(options({ conversationShare: bad })))).code).toBe("bad_options");
+      expect((await failure(trainConcept(options({ positiveShare: bad })))).code).toBe("bad_options");
+    }
+  });
+
   it("selects the checkpoint on held-out photos and negatives, never training images", async () => {
     const { report } = await trainConcept(options({ epochs: 3 }));
     expect(report.data.train_photos + report.data.validation_photos).toBe(5);
@@ -151,7 +164,8 @@ describe("trainConcept", () => {
       expect(report.config.warmup_epochs).toBe(warmupEpochs);
       return steps.slice(1);
     };
-    // 4 training photos + flips = 8 positives, 8 hard and 2 easy negatives, 1 fact; batches of 4 by length.
+    // 4 training photos + flips = 8 positives, 8 hard and 2 easy negatives, 1 fact repeated to a third of
+    // those 18 (6); batches of 4 by length.
     const [warm, full] = await stepsByEpoch(1);
     expect(warm).toBeLessThan(full!);
     const plain = await stepsByEpoch(0);
