@@ -22,9 +22,8 @@ export const CONCEPT_DEFAULTS = {
   /** Positives (with flips) are repeated up to this share of the negatives' count. */
   positiveShare: 0.5,
   /** Conversation turns (facts, teacher answers) are repeated up to this share of the recognition turns'
-   * count: about the reference recipe's balance (100 conversations beside 100 + 100 negatives and the
-   * positives). Seen once per epoch, five facts were barely learned (text multiple choice 0.32; README.md,
-   * "Results"). */
+   * count (100 for 5 facts beside 100 + 100 negatives and the positives). Seen once per epoch, five facts
+   * were barely learned (text multiple choice 0.32, 0.61 repeated; README.md, "Conversation turns"). */
   conversationShare: 1 / 3,
   /** Recognition answers in the frozen model's own form: one word or Yo'LLaVA's sentences. */
   answerStyle: "auto",
