@@ -3,7 +3,8 @@
 // positions: the "<bo> is <bo:1>...<bo:16>." system line, 64 image rows, question and answer), one
 // held-out scoring batch, one image encode (SigLIP tower + pixel-shuffle connector, 512 px), and the
 // time of a whole concept with the reference data counts (10 photos + flips, 100 hard + 100 easy
-// negatives, 10 conversations, CONCEPT_DEFAULTS.epochs) composed from those measured parts. Prints one JSON line.
+// negatives, the self-teacher's 10 conversations repeated to CONCEPT_DEFAULTS.conversationShare,
+// CONCEPT_DEFAULTS.epochs) composed from those measured parts. Prints one JSON line.
 // Flags: --threads 2 --steps 4 --batch 8 --layers 30 --k 16 --weights float32|int8|int4 (the decoder as
 // loadCausalLm({ weights }) binds it: MatMulNBits over weights converted once into a file in the temp dir)
 
@@ -160,8 +161,12 @@ try {
   }
 
   // Reference counts: 10 photos, 2 held out -> 8 train + 8 flips repeated to 100 positives, 100 + 100
-  // negatives, 10 conversations; 16 held-out negatives; the default epochs.
-  const examples = 100 + 200 + 10;
+  // negatives, the self-teacher's 10 conversations repeated to their share of those 300
+  // (CONCEPT_DEFAULTS.conversationShare); 16 held-out negatives; the default epochs. Every example is
+  // costed as a recognition turn, so the text-only conversations make this an upper estimate.
+  const recognition = 100 + 200;
+  const conversations = Math.max(10, Math.round(recognition * CONCEPT_DEFAULTS.conversationShare));
+  const examples = recognition + conversations;
   const epochs = CONCEPT_DEFAULTS.epochs;
   const steps = Math.ceil(examples / batchSize) * epochs;
   const images = 8 * 2 + 200 + 2 + 16;
@@ -189,7 +194,7 @@ try {
       step_ms_all: stepTimes.map(Math.round),
       score_batch16_ms: Math.round(scoreMs),
       image_encode_ms: Math.round(encodeMs),
-      reference: { examples_per_epoch: examples, epochs, steps, images_encoded: images },
+      reference: { examples_per_epoch: examples, conversations, epochs, steps, images_encoded: images },
       concept_s_estimate: Math.round(conceptS),
       concept_s_parts: {
         images: Math.round((images * encodeMs) / 1000),
