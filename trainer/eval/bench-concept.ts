@@ -26,6 +26,7 @@ import { frozenWeights } from "../models/weights";
 import { conceptStep, scoreExamples } from "../personalize/concept-batch";
 import { ConceptGraphs } from "../personalize/concept-graph";
 import type { ConceptModel } from "../personalize/concept-model";
+import { conversationTurns } from "../personalize/conversation-data";
 import { CONCEPT_DEFAULTS } from "../personalize/defaults";
 import type { EncodedExample } from "../personalize/examples";
 import { SeededRandom } from "../personalize/random";
@@ -165,7 +166,7 @@ try {
   // (CONCEPT_DEFAULTS.conversationShare); 16 held-out negatives; the default epochs. Every example is
   // costed as a recognition turn, so the text-only conversations make this an upper estimate.
   const recognition = 100 + 200;
-  const conversations = Math.max(10, Math.round(recognition * CONCEPT_DEFAULTS.conversationShare));
+  const conversations = conversationTurns(10, recognition, CONCEPT_DEFAULTS.conversationShare);
   const examples = recognition + conversations;
   const epochs = CONCEPT_DEFAULTS.epochs;
   const steps = Math.ceil(examples / batchSize) * epochs;

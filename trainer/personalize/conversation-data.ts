@@ -12,11 +12,21 @@ export interface ConceptQA {
 }
 
 /**
- * `pairs` cycled in order until there are `count` of them (never fewer than `pairs` itself): a handful of
- * facts among hundreds of recognition turns is otherwise seen too rarely to be learned.
+ * How many turns `distinct` conversation turns are trained as beside `recognitionTurns`: repeated up to
+ * `share` of them, never fewer than `distinct`. A handful of facts among hundreds of recognition turns is
+ * otherwise seen too rarely to be learned.
  */
-export function repeatedConversations(pairs: readonly ConceptQA[], count: number): ConceptQA[] {
-  const n = pairs.length === 0 ? 0 : Math.max(pairs.length, count);
+export function conversationTurns(distinct: number, recognitionTurns: number, share: number): number {
+  return distinct === 0 ? 0 : Math.max(distinct, Math.round(recognitionTurns * share));
+}
+
+/** `pairs` cycled in order to their conversationTurns. */
+export function repeatedConversations(
+  pairs: readonly ConceptQA[],
+  recognitionTurns: number,
+  share: number,
+): ConceptQA[] {
+  const n = conversationTurns(pairs.length, recognitionTurns, share);
   return Array.from({ length: n }, (_, i) => pairs[i % pairs.length]!);
 }
 

@@ -414,7 +414,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     rng,
     { flip: o.flip, positiveShare: o.positiveShare, answers },
   );
-  const conversations = repeatedConversations(qa, Math.round(recognition.length * o.conversationShare));
+  const conversations = repeatedConversations(qa, recognition.length, o.conversationShare);
   const specs: ExampleSpec[] = [...recognition, ...conversationExamples(name, k, conversations)];
   const examples: EncodedExample[] = [];
   for (const spec of specs) {

@@ -106,12 +106,12 @@ describe("teachers", () => {
     expect(encoded.targets.some((t) => "concept" in t.target)).toBe(true);
   });
 
-  it("repeats conversation turns in order up to a count, never fewer than given", () => {
+  it("repeats conversation turns in order up to their share of the recognition turns, never fewer than given", () => {
     const qa = (q: string) => ({ question: q, answer: "<bo> is red." });
     const pairs = [qa("a"), qa("b"), qa("c")];
-    const questions = repeatedConversations(pairs, 7).map((p) => p.question);
+    const questions = repeatedConversations(pairs, 7, 1).map((p) => p.question);
     expect(questions.join("")).toBe("abcabca");
-    expect(repeatedConversations(pairs, 2)).toEqual(pairs);
-    expect(repeatedConversations([], 5)).toEqual([]);
+    expect(repeatedConversations(pairs, 2, 1)).toEqual(pairs);
+    expect(repeatedConversations([], 5, 1)).toEqual([]);
   });
 });
