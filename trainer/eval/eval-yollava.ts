@@ -19,6 +19,9 @@
 //   accuracy]) --batch N --hard N --easy N --positive-share X --conversation-share X --patience N --lr X
 //   --threads 2
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
+//   --oracle-hard N (a diagnostic, not the recipe: instead of the pool, N of the concept's own look-alikes
+//   from the train split as hard negatives, 100 train-split scenes without it as easy negatives, and 8 + 8
+//   of each from the val split held out; what no user's pool gives, to measure what ideal negatives can do)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
 
@@ -43,7 +46,7 @@ import { buildNegativesPool, NegativesPool, POOL_INDEX_JSON } from "../personali
 import { SeededRandom } from "../personalize/random";
 import { type RecognitionAccuracy, yesNoIds } from "../personalize/recognition-score";
 import { type ConversationTeacher, SelfTeacher } from "../personalize/teacher";
-import { type TrainConceptOptions, trainConcept } from "../personalize/train-concept";
+import { type NegativesSource, type TrainConceptOptions, trainConcept } from "../personalize/train-concept";
 import {
   CONCEPTS,
   conceptDescription,
@@ -86,6 +89,7 @@ const { values } = parseArgs({
     patience: { type: "string" },
     lr: { type: "string" },
     "attention-target": { type: "string" },
+    "oracle-hard": { type: "string" },
   },
 });
 const int = (key: keyof typeof values) => Number(values[key]);
@@ -230,6 +234,22 @@ function testSet(c: ToyConcept): TestSet {
   return { recognition };
 }
 
+/** --oracle-hard: the concept's own look-alikes (train split; seeds past the photos') as hard negatives. */
+function oracleNegatives(c: ToyConcept, hard: number): NegativesSource {
+  const train = conceptSamples(c, "train", {
+    positives: 0,
+    hardNegatives: hard,
+    easyNegatives: 100,
+    offset: 1000,
+  });
+  const val = conceptSamples(c, "val", { positives: 0, hardNegatives: 8, easyNegatives: 8 });
+  return {
+    hard: train.hardNegatives.map((s) => renderSample(s)),
+    easy: train.easyNegatives.map((s) => renderSample(s)),
+    validation: [...val.hardNegatives, ...val.easyNegatives].map((s) => renderSample(s)),
+  };
+}
+
 async function learn(
   c: ToyConcept,
   overrides: Partial<TrainConceptOptions> = {},
@@ -251,7 +271,7 @@ async function learn(
     name: c.name,
     kind: trainKind(c),
     photos,
-    negatives: { pool, clip },
+    negatives: values["oracle-hard"] ? oracleNegatives(c, int("oracle-hard")) : { pool, clip },
     teacher,
     facts,
     epochs: optNum("epochs"),
@@ -305,6 +325,7 @@ print({
   teacher: teacherKind,
   attention_target: mainAttentionTarget ?? null,
   pool: pool.size,
+  ...(values["oracle-hard"] ? { oracle_hard: int("oracle-hard") } : {}),
   threads: int("threads"),
 });
 const trainSeconds: number[] = [];
