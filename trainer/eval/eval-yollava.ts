@@ -21,7 +21,8 @@
 //   --image-prompt-k 2 (the toy LLaVA has 256 positions: 65 rows per image)
 //   --oracle-hard N (a diagnostic, not the recipe: instead of the pool, N of the concept's own look-alikes
 //   from the train split as hard negatives, 100 train-split scenes without it as easy negatives, and 8 + 8
-//   of each from the val split held out; what no user's pool gives, to measure what ideal negatives can do)
+//   of each from the val split held out; what no user's pool gives, to measure what ideal negatives can do;
+//   meant with --no-ablations, whose negative counts are the pool's)
 //   (--tokenizer DIR --fold-vocab: run on a fixture whose tokenizer is not in its directory; numbers are
 //   then meaningless, it only shows the harness runs.)
 
@@ -277,7 +278,8 @@ async function learn(
     epochs: optNum("epochs"),
     ...(runConfigs ? { runs: runConfigs } : {}),
     batchSize: optNum("batch"),
-    hardNegatives: optNum("hard"),
+    // trainConcept takes the first hardNegatives of given images: all N of --oracle-hard unless --hard.
+    hardNegatives: optNum("hard") ?? optNum("oracle-hard"),
     easyNegatives: optNum("easy"),
     positiveShare: optNum("positive-share"),
     conversationShare: optNum("conversation-share"),
