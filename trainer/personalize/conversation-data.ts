@@ -20,14 +20,10 @@ export function conversationTurns(distinct: number, recognitionTurns: number, sh
   return distinct === 0 ? 0 : Math.max(distinct, Math.round(recognitionTurns * share));
 }
 
-/** `pairs` cycled in order to their conversationTurns. */
-export function repeatedConversations(
-  pairs: readonly ConceptQA[],
-  recognitionTurns: number,
-  share: number,
-): ConceptQA[] {
-  const n = conversationTurns(pairs.length, recognitionTurns, share);
-  return Array.from({ length: n }, (_, i) => pairs[i % pairs.length]!);
+/** `turns` (question-answer pairs, or their specs or encodings) cycled in order to their conversationTurns. */
+export function repeatedConversations<T>(turns: readonly T[], recognitionTurns: number, share: number): T[] {
+  const n = conversationTurns(turns.length, recognitionTurns, share);
+  return Array.from({ length: n }, (_, i) => turns[i % turns.length]!);
 }
 
 export function conversationExamples(name: string, k: number, pairs: readonly ConceptQA[]): ExampleSpec[] {

@@ -414,13 +414,26 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
     rng,
     { flip: o.flip, positiveShare: o.positiveShare, answers },
   );
-  const conversations = repeatedConversations(qa, recognition.length, o.conversationShare);
-  const specs: ExampleSpec[] = [...recognition, ...conversationExamples(name, k, conversations)];
-  const examples: EncodedExample[] = [];
-  for (const spec of specs) {
-    throwIfCancelled(signal);
-    examples.push(await encodeExample(model, spec));
-  }
+  const encode = async (list: readonly ExampleSpec[]) => {
+    const encoded: EncodedExample[] = [];
+    for (const spec of list) {
+      throwIfCancelled(signal);
+      encoded.push(await encodeExample(model, spec));
+    }
+    return encoded;
+  };
+  // Each distinct conversation turn is encoded once; its repeats share the encoding (nothing mutates a
+  // text-only example).
+  const conversationSpecs = conversationExamples(name, k, qa);
+  const conversationEncoded = await encode(conversationSpecs);
+  const specs: ExampleSpec[] = [
+    ...recognition,
+    ...repeatedConversations(conversationSpecs, recognition.length, o.conversationShare),
+  ];
+  const examples: EncodedExample[] = [
+    ...(await encode(recognition)),
+    ...repeatedConversations(conversationEncoded, recognition.length, o.conversationShare),
+  ];
   if (attentionTarget) await locateSubject(model, specs, examples, negatives.easy);
   const validation: EncodedExample[] = [];
   for (const [image, label] of [
@@ -549,7 +562,7 @@ export async function trainConcept(options: TrainConceptOptions): Promise<Traine
       hard_negatives: negatives.hard.length,
       easy_negatives: negatives.easy.length,
       conversations: qa.length,
-      conversation_examples: conversations.length,
+      conversation_examples: examples.length - recognition.length,
       validation_negatives: negatives.validation.length,
       teacher: teacher?.name ?? (options.facts?.length ? "facts" : "none"),
       answer_style: answers.style,
